@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <ctype.h>
+#include <json-c/json.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
@@ -278,4 +279,21 @@ void config_dump(const struct config *c, FILE *out)
 		else
 			fprintf(out, "%s = %s\n", k->key, str_value(c, k));
 	}
+}
+
+struct json_object *config_to_json(const struct config *c)
+{
+	json_object *o = json_object_new_object();
+	for (size_t i = 0; o && i < NKEYS; i++) {
+		const struct conf_key *k = &keys[i];
+		json_object *v;
+		if (k->type == CT_INT)
+			v = json_object_new_int64(int_value(c, k));
+		else if (strcmp(k->key, "admin_password") == 0)
+			v = json_object_new_boolean(*str_value(c, k) != '\0');
+		else
+			v = json_object_new_string(str_value(c, k));
+		json_object_object_add(o, k->key, v);
+	}
+	return o;
 }

@@ -46,6 +46,8 @@ void config_overrides_free(struct config_overrides *ov);
 int config_keep_restart_keys(struct config *next, const struct config *cur);
 
 void config_print_help(FILE *out);
+/* Every key as a JSON object (admin_password masked); a json_object *. */
+struct json_object *config_to_json(const struct config *c);
 /* Writes every key = value (admin_password masked). */
 void config_dump(const struct config *c, FILE *out);
 

@@ -24,6 +24,7 @@ struct conn {
 	int pending;                /* replies not yet complete */
 	int in_read;                /* inside process_input: no re-entry */
 	int closing;                /* close once the output is flushed */
+	int eof;                    /* the client has finished sending */
 	struct event *line_timer;   /* a started line must finish in time */
 	struct event *resume;       /* re-runs input processing from the loop */
 	unsigned long long id;
@@ -71,10 +72,21 @@ static int must_pause(const struct conn *c)
 	return c->pending >= cfg->max_inflight || output_len(c) > (size_t)cfg->max_output_bytes;
 }
 
+static int has_line(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	return evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF).pos >= 0;
+}
+
 static void update_reading(struct conn *c)
 {
 	if (must_pause(c)) {
 		bufferevent_disable(c->bev, EV_READ);
+		return;
+	}
+	if (c->eof) { /* nothing more will come: just finish what is buffered */
+		if (has_line(c))
+			event_active(c->resume, 0, 0);
 		return;
 	}
 	if (!(bufferevent_get_enabled(c->bev) & EV_READ)) {
@@ -83,10 +95,19 @@ static void update_reading(struct conn *c)
 	}
 }
 
-static void maybe_finish_close(struct conn *c)
+/* Closes when nothing is owed any more: after an error that ends the
+ * connection, or after the client's end of input once every line it sent
+ * has been answered. Returns 1 when c was freed. */
+static int maybe_finish_close(struct conn *c)
 {
-	if (c->closing && TAILQ_EMPTY(&c->replies) && output_len(c) == 0)
-		conn_free(c, "closed_after_error");
+	if (!c->closing && !c->eof)
+		return 0;
+	if (!TAILQ_EMPTY(&c->replies) || output_len(c) != 0)
+		return 0;
+	if (c->eof && !c->closing && has_line(c))
+		return 0;
+	conn_free(c, c->closing ? "closed_after_error" : "eof");
+	return 1;
 }
 
 static void write_out(struct conn *c)
@@ -222,6 +243,8 @@ static void process_input(struct conn *c)
 		return; /* reject_and_close may already have freed c */
 	arm_line_timer(c, 0);
 	update_reading(c);
+	if (output_len(c) == 0)
+		maybe_finish_close(c);
 }
 
 static void read_cb(struct bufferevent *bev, void *arg) { process_input(arg); }
@@ -231,10 +254,8 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg) { process_input
 static void write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	if (c->closing) {
-		maybe_finish_close(c);
+	if (maybe_finish_close(c) || c->closing)
 		return;
-	}
 	update_reading(c);
 }
 
@@ -253,6 +274,14 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		conn_free(c, (what & BEV_EVENT_WRITING) ? "write_timeout" : "idle_timeout");
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && !c->closing) {
+		/* Half-closed (e.g. `printf ... | nc`): answer what was sent first. */
+		c->eof = 1;
+		event_del(c->line_timer);
+		bufferevent_disable(bev, EV_READ);
+		process_input(c);
 		return;
 	}
 	conn_free(c, (what & BEV_EVENT_EOF) ? "eof" : "error");

@@ -44,6 +44,8 @@ struct db_conn {
 	enum conn_state state;
 	PGconn *pg;
 	struct event *io;
+	short watching;
+	evutil_socket_t watched_fd;
 	struct event *retry;
 	int backoff_ms;
 	struct db_job *job;     /* statement in flight */
@@ -123,22 +125,25 @@ static void job_fail(struct db_job *j, enum db_status st)
 
 /* ---- connection lifecycle ---- */
 
+/* The socket's event is allocated once per connection slot and re-aimed
+ * here, so a query costs no allocation in libevent. */
 static void conn_watch(struct db_conn *c, short what)
 {
+	evutil_socket_t fd = PQsocket(c->pg);
+	if (c->watching == what && c->watched_fd == fd)
+		return;
 	event_del(c->io);
-	event_free(c->io);
-	c->io = event_new(c->pool->base, PQsocket(c->pg), what | EV_PERSIST, conn_io_cb, c);
-	if (c->io)
-		event_add(c->io, NULL);
+	event_assign(c->io, c->pool->base, fd, what | EV_PERSIST, conn_io_cb, c);
+	event_add(c->io, NULL);
+	c->watching = what;
+	c->watched_fd = fd;
 }
 
 static void conn_close(struct db_conn *c)
 {
-	if (c->io) {
-		event_del(c->io);
-		event_free(c->io);
-		c->io = NULL;
-	}
+	event_del(c->io);
+	c->watching = 0;
+	c->watched_fd = -1;
 	if (c->pg)
 		PQfinish(c->pg);
 	c->pg = NULL;
@@ -212,6 +217,12 @@ static void conn_poll_connect(struct db_conn *c)
 	}
 }
 
+/* Server notices ("terminating connection...") go to the log, not stderr. */
+static void conn_notice(void *arg, const char *msg)
+{
+	log_debug("event=db_notice conn=%d message=\"%s\"", ((struct db_conn *)arg)->id, msg);
+}
+
 static void conn_start(struct db_conn *c)
 {
 	const char *kw[] = { "dbname", "options", "fallback_application_name", NULL };
@@ -223,6 +234,7 @@ static void conn_start(struct db_conn *c)
 		return;
 	}
 	c->state = CS_CONNECTING;
+	PQsetNoticeProcessor(c->pg, conn_notice, c);
 	conn_watch(c, EV_WRITE);
 }
 
@@ -601,6 +613,12 @@ struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int n
 		c->emergency_only = i >= normal;
 		c->retry = evtimer_new(base, conn_retry_cb, c);
 		c->fail_ev = event_new(base, -1, 0, conn_fail_cb, c);
+		c->io = event_new(base, -1, 0, conn_io_cb, c);
+		c->watched_fd = -1;
+		if (!c->retry || !c->fail_ev || !c->io) {
+			db_pool_free(p);
+			return NULL;
+		}
 		conn_start(c);
 	}
 	return p;
@@ -626,6 +644,8 @@ void db_pool_free(struct db_pool *p)
 			event_free(c->retry);
 		if (c->fail_ev)
 			event_free(c->fail_ev);
+		if (c->io)
+			event_free(c->io);
 		if (c->txn_job)
 			job_free(c->txn_job);
 	}

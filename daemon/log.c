@@ -45,6 +45,10 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* One event, one line, whatever a library's message contains. */
+	for (char *p = line; *p; p++)
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' ';
 	if (to_syslog) {
 		syslog(syslog_priority(lvl), "%s", line);
 		return;

@@ -130,7 +130,7 @@ static void login_verified(int match, void *arg)
 		snprintf(maxf, sizeof(maxf), "%lld", (long long)c->login_max_failures);
 		snprintf(lock, sizeof(lock), "%lld", (long long)c->login_lockout_s);
 		const char *argv[3] = { l->user_id, maxf, lock };
-		if (sqlcall_query(l->req, SQL_FAILED, 3, argv, login_failed_recorded) != 0)
+		if (sqlcall_query(l->req, SQL_FAILED, 3, argv, login_failed_recorded, l) != 0)
 			login_free(l);
 		return;
 	}
@@ -146,7 +146,7 @@ static void login_verified(int match, void *arg)
 	snprintf(hash_arg, sizeof(hash_arg), "\\x%s", l->token_hash);
 	snprintf(ttl, sizeof(ttl), "%lld", (long long)c->session_ttl_s);
 	const char *argv[3] = { l->user_id, hash_arg, ttl };
-	if (sqlcall_query(l->req, SQL_CREATE, 3, argv, login_created) != 0)
+	if (sqlcall_query(l->req, SQL_CREATE, 3, argv, login_created, l) != 0)
 		login_free(l);
 }
 
@@ -204,7 +204,7 @@ void session_login(struct request *req)
 	}
 	l->req = req;
 	const char *argv[1] = { param_str(req, "username") };
-	if (sqlcall_query(req, SQL_LOOKUP, 1, argv, login_looked_up) != 0)
+	if (sqlcall_query(req, SQL_LOOKUP, 1, argv, login_looked_up, l) != 0)
 		free(l);
 }
 
@@ -284,5 +284,5 @@ void session_logout(struct request *req)
 	char hash_arg[70];
 	snprintf(hash_arg, sizeof(hash_arg), "\\x%s", req->who->token_hash);
 	const char *argv[1] = { hash_arg };
-	sqlcall_query(req, SQL_DELETE, 1, argv, logout_done);
+	sqlcall_query(req, SQL_DELETE, 1, argv, logout_done, req);
 }

@@ -13,9 +13,9 @@ enum db_lane sqlcall_lane(const struct request *req)
 }
 
 int sqlcall_query(struct request *req, const char *sql, int nparams, const char *const *params,
-		  db_cb cb)
+		  db_cb cb, void *arg)
 {
-	enum db_status st = db_query(req->srv->db, sqlcall_lane(req), sql, nparams, params, cb, req);
+	enum db_status st = db_query(req->srv->db, sqlcall_lane(req), sql, nparams, params, cb, arg);
 	if (st == DB_OK)
 		return 0;
 	request_error_reason(req, st == DB_OVERLOADED ? RS_R_overloaded : RS_R_unavailable, NULL,
@@ -59,7 +59,7 @@ void sqlcall_handler(struct request *req)
 		return;
 	}
 	const char *argv[2] = { ctx, params };
-	sqlcall_query(req, req->m->sql, 2, argv, sqlcall_done);
+	sqlcall_query(req, req->m->sql, 2, argv, sqlcall_done, req);
 	free(ctx);
 }
 

@@ -22,8 +22,9 @@ void sqlcall_fail(struct request *req, const struct db_result *r);
 /* Lane for a request's method. */
 enum db_lane sqlcall_lane(const struct request *req);
 
-/* Queues sql with params for req; on refusal finishes req with the reason. */
+/* Queues sql with params on req's lane, cb(arg) to follow; when the pool
+ * refuses, finishes req with the reason and returns -1. */
 int sqlcall_query(struct request *req, const char *sql, int nparams, const char *const *params,
-		  db_cb cb);
+		  db_cb cb, void *arg);
 
 #endif

@@ -65,3 +65,6 @@ void system_methods(struct request *req)
 	json_object_object_add(res, "methods", list);
 	request_result(req, res);
 }
+
+/* The settings in force (after reloads), for operators. */
+void system_config(struct request *req) { request_result(req, config_to_json(config_current())); }

@@ -11,5 +11,6 @@ extern const struct param_schema system_version_params;
 void system_ping(struct request *req);
 void system_version(struct request *req);
 void system_methods(struct request *req);
+void system_config(struct request *req);
 
 #endif
