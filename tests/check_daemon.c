@@ -366,6 +366,33 @@ START_TEST(roles_are_enforced)
 }
 END_TEST
 
+/* The method table and protocol/PROTOCOL.md must not drift apart. */
+START_TEST(every_method_is_documented)
+{
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/protocol/PROTOCOL.md", getenv("RESPITE_SRCDIR"));
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	static char doc[1 << 20];
+	size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+	doc[n] = '\0';
+	fclose(f);
+	struct h_client *c = h_connect(&daemon_main);
+	h_login(c, "adam", "admin-pass");
+	json_object *r = call(c, "system.methods", NULL);
+	json_object *list = h_get(r, "result.methods");
+	ck_assert_int_gt((int)json_object_array_length(list), 5);
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		char heading[160];
+		const char *name = json_object_get_string(h_get(json_object_array_get_idx(list, i), "name"));
+		snprintf(heading, sizeof(heading), "\n### %s\n", name);
+		ck_assert_msg(strstr(doc, heading) != NULL, "%s is not in PROTOCOL.md", name);
+	}
+	json_object_put(r);
+	h_close(c);
+}
+END_TEST
+
 /* ---- HTTP ---- */
 
 START_TEST(http_rpc_with_bearer_token)
@@ -541,6 +568,7 @@ static Suite *daemon_suite(void)
 	tcase_add_test(sess, lockout_after_failures);
 	tcase_add_test(sess, token_resume_on_new_connection);
 	tcase_add_test(sess, roles_are_enforced);
+	tcase_add_test(sess, every_method_is_documented);
 	tcase_add_test(sess, http_rpc_with_bearer_token);
 	tcase_add_test(sess, http_health_metrics_static);
 	suite_add_tcase(s, sess);

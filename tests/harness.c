@@ -37,6 +37,8 @@ void h_require_postgres(void)
 	}
 }
 
+static void quiet(void *arg, const char *msg) { (void)arg; (void)msg; }
+
 static PGconn *connect_to(const char *conninfo)
 {
 	PGconn *db = PQconnectdb(conninfo);
@@ -44,6 +46,7 @@ static PGconn *connect_to(const char *conninfo)
 		fprintf(stderr, "harness: connect %s: %s\n", conninfo, PQerrorMessage(db));
 		exit(99);
 	}
+	PQsetNoticeProcessor(db, quiet, NULL);
 	return db;
 }
 
