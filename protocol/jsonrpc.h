@@ -40,7 +40,8 @@ struct rpc_limits {
  * Parses one message (a line without its '\n'). Strict JSON, UTF-8
  * validated, nesting limited. Returns the root or NULL with *err set to a
  * short static description ("invalid UTF-8", "nesting too deep", ...).
- * The caller owns the root (json_object_put).
+ * The caller owns the root (json_object_put). A bare `null` is valid JSON
+ * but json-c's NULL, so it also returns NULL, with *err "message is null".
  */
 json_object *rpc_parse(const char *buf, size_t len, const struct rpc_limits *lim,
 		       const char **err);
