@@ -1,0 +1,278 @@
+/*
+ * respite-bench: a closed-loop load generator for respited. N clients, each
+ * on its own TCP connection and thread, call one method as fast as answers
+ * come, with params taken in turn from a file (one JSON object per line).
+ * Prints throughput and latency percentiles; errors are counted by reason.
+ *
+ *   respite-bench -c 127.0.0.1:7878 -t TOKEN -n 8 -d 10 -m availability.search -p search.jsonl
+ *   respite-bench ... -m booking.hold -p holds.jsonl --then booking.confirm:booking_id
+ *
+ * With --then M:F, each successful call is followed by a call of M with
+ * params {"F": <result.F>}; a pair counts as one operation and its latency
+ * covers both calls.
+ */
+#include "jsonrpc.h"
+#include "lineio.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct opts {
+	const char *connect, *token, *method, *params_file, *then_method, *then_field;
+	int clients;
+	double seconds;
+};
+
+struct worker {
+	pthread_t thread;
+	const struct opts *o;
+	int index;
+	char **lines;
+	int nlines;
+	uint64_t *lat_ns;
+	size_t nlat, cap;
+	unsigned long errors;
+	char first_error[256];
+};
+
+static volatile int stop_flag;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static json_object *call(int fd, struct lineio *io, const char *method, const char *params,
+			 int id)
+{
+	char *msg;
+	size_t len = strlen(method) + strlen(params) + 96;
+	msg = malloc(len);
+	snprintf(msg, len, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"%s\",\"params\":%s}", id,
+		 method, params);
+	int rc = lineio_write(fd, msg, strlen(msg));
+	free(msg);
+	if (rc != 0)
+		return NULL;
+	size_t n;
+	char *line = lineio_read(io, &n, 30000);
+	json_object *resp = line ? json_tokener_parse(line) : NULL;
+	free(line);
+	return resp;
+}
+
+static int note_error(struct worker *w, json_object *resp)
+{
+	json_object *err;
+	if (resp && !json_object_object_get_ex(resp, "error", &err))
+		return 0;
+	w->errors++;
+	if (!w->first_error[0])
+		snprintf(w->first_error, sizeof(w->first_error), "%s",
+			 resp ? json_object_to_json_string(err) : "no answer");
+	return 1;
+}
+
+static void record(struct worker *w, uint64_t ns)
+{
+	if (w->nlat == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 4096;
+		w->lat_ns = realloc(w->lat_ns, w->cap * sizeof(uint64_t));
+	}
+	w->lat_ns[w->nlat++] = ns;
+}
+
+/* The follow-up call of --then, with the field copied from the result. */
+static int follow_up(struct worker *w, int fd, struct lineio *io, json_object *resp, int id)
+{
+	json_object *res, *v;
+	char params[256];
+	if (!json_object_object_get_ex(resp, "result", &res) ||
+	    !json_object_object_get_ex(res, w->o->then_field, &v))
+		return note_error(w, NULL);
+	snprintf(params, sizeof(params), "{\"%s\":%s}", w->o->then_field,
+		 json_object_to_json_string(v));
+	json_object *r2 = call(fd, io, w->o->then_method, params, id);
+	int bad = note_error(w, r2);
+	json_object_put(r2);
+	return bad;
+}
+
+static int resume(int fd, struct lineio *io, const char *token)
+{
+	char params[128];
+	snprintf(params, sizeof(params), "{\"token\":\"%s\"}", token);
+	json_object *r = call(fd, io, "session.resume", params, 0);
+	json_object *res;
+	int ok = r && json_object_object_get_ex(r, "result", &res);
+	json_object_put(r);
+	return ok ? 0 : -1;
+}
+
+static void *run_worker(void *arg)
+{
+	struct worker *w = arg;
+	int fd = lineio_connect(w->o->connect);
+	struct lineio *io = fd >= 0 ? lineio_new(fd, 64 << 20) : NULL;
+	if (!io || (w->o->token && resume(fd, io, w->o->token) != 0)) {
+		fprintf(stderr, "respite-bench: client %d could not connect or log in\n", w->index);
+		w->errors++;
+		return NULL;
+	}
+	for (int k = 0, id = 1; !stop_flag; k++, id += 2) {
+		const char *params = w->lines[(w->index + (size_t)k * w->o->clients) % w->nlines];
+		uint64_t t0 = now_ns();
+		json_object *resp = call(fd, io, w->o->method, params, id);
+		if (!resp) {
+			note_error(w, NULL);
+			break;
+		}
+		int bad = note_error(w, resp);
+		if (!bad && w->o->then_method)
+			bad = follow_up(w, fd, io, resp, id + 1);
+		json_object_put(resp);
+		if (!bad)
+			record(w, now_ns() - t0);
+	}
+	lineio_free(io);
+	close(fd);
+	return NULL;
+}
+
+static char **read_lines(const char *path, int *n)
+{
+	FILE *f = path ? fopen(path, "r") : NULL;
+	char **lines = NULL, *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	*n = 0;
+	if (!f) {
+		lines = malloc(sizeof(char *));
+		lines[(*n)++] = strdup("{}");
+		return lines;
+	}
+	while ((len = getline(&line, &cap, f)) > 0) {
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len == 0)
+			continue;
+		lines = realloc(lines, (size_t)(*n + 1) * sizeof(char *));
+		lines[(*n)++] = strdup(line);
+	}
+	free(line);
+	fclose(f);
+	return lines;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const uint64_t *v, size_t n, double p)
+{
+	if (n == 0)
+		return 0;
+	size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+	return (double)v[i] / 1e6;
+}
+
+static void report(struct worker *ws, const struct opts *o, double elapsed)
+{
+	size_t total = 0;
+	unsigned long errors = 0;
+	for (int i = 0; i < o->clients; i++) {
+		total += ws[i].nlat;
+		errors += ws[i].errors;
+	}
+	uint64_t *all = malloc((total + 1) * sizeof(uint64_t));
+	size_t k = 0;
+	for (int i = 0; i < o->clients; i++) {
+		memcpy(all + k, ws[i].lat_ns, ws[i].nlat * sizeof(uint64_t));
+		k += ws[i].nlat;
+	}
+	qsort(all, total, sizeof(uint64_t), cmp_u64);
+	printf("method=%s%s%s clients=%d seconds=%.1f ok=%zu errors=%lu ops_per_s=%.1f "
+	       "p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
+	       o->method, o->then_method ? "+" : "", o->then_method ? o->then_method : "",
+	       o->clients, elapsed, total, errors, (double)total / elapsed, pct(all, total, 0.50),
+	       pct(all, total, 0.90), pct(all, total, 0.99), pct(all, total, 1.0));
+	for (int i = 0; i < o->clients; i++)
+		if (ws[i].first_error[0]) {
+			printf("first error: %s\n", ws[i].first_error);
+			break;
+		}
+	free(all);
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option longs[] = { { "then", 1, NULL, 'T' }, { NULL, 0, NULL, 0 } };
+	int c;
+	*o = (struct opts){ "127.0.0.1:7878", getenv("RESPITE_TOKEN"), "system.ping", NULL, NULL,
+			    NULL, 8, 10.0 };
+	while ((c = getopt_long(argc, argv, "c:t:n:d:m:p:", longs, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->connect = optarg; break;
+		case 't': o->token = optarg; break;
+		case 'n': o->clients = atoi(optarg); break;
+		case 'd': o->seconds = atof(optarg); break;
+		case 'm': o->method = optarg; break;
+		case 'p': o->params_file = optarg; break;
+		case 'T': {
+			char *colon = strchr(optarg, ':');
+			if (!colon)
+				return -1;
+			*colon = '\0';
+			o->then_method = optarg;
+			o->then_field = colon + 1;
+			break;
+		}
+		default: return -1;
+		}
+	}
+	return o->clients > 0 && o->clients <= 1000 && o->seconds > 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	if (parse_opts(argc, argv, &o) != 0) {
+		fprintf(stderr, "usage: respite-bench [-c HOST:PORT] [-t TOKEN] [-n CLIENTS] [-d SECONDS]\n"
+				"                     [-m METHOD] [-p PARAMS.jsonl] [--then METHOD:FIELD]\n");
+		return 2;
+	}
+	int nlines;
+	char **lines = read_lines(o.params_file, &nlines);
+	if (nlines == 0) {
+		fprintf(stderr, "respite-bench: no params in %s\n", o.params_file);
+		return 2;
+	}
+	struct worker *ws = calloc((size_t)o.clients, sizeof(*ws));
+	for (int i = 0; i < o.clients; i++) {
+		ws[i] = (struct worker){ .o = &o, .index = i, .lines = lines, .nlines = nlines };
+		pthread_create(&ws[i].thread, NULL, run_worker, &ws[i]);
+	}
+	uint64_t t0 = now_ns();
+	usleep((useconds_t)(o.seconds * 1e6));
+	stop_flag = 1;
+	for (int i = 0; i < o.clients; i++)
+		pthread_join(ws[i].thread, NULL);
+	report(ws, &o, (double)(now_ns() - t0) / 1e9);
+	for (int i = 0; i < o.clients; i++)
+		free(ws[i].lat_ns);
+	for (int i = 0; i < nlines; i++)
+		free(lines[i]);
+	free(lines);
+	free(ws);
+	return 0;
+}
