@@ -4,7 +4,6 @@
 #include "metrics.h"
 #include "server.h"
 
-#include "inventory.h"
 #include "session.h"
 #include "sqlcall.h"
 #include "system.h"
