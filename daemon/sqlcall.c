@@ -1,4 +1,5 @@
 #include "sqlcall.h"
+#include "config.h"
 #include "dispatch.h"
 #include "log.h"
 #include "server.h"
@@ -31,6 +32,9 @@ static char *build_ctx(const struct request *req)
 		ctx = json_object_new_object();
 	json_object_object_add(ctx, "method", json_object_new_string(req->m->name));
 	json_object_object_add(ctx, "request_seq", json_object_new_int64((int64_t)req->seq));
+	/* Settings the SQL side needs travel with the call, not in a table,
+	 * so a reload applies to the next call. */
+	json_object_object_add(ctx, "hold_ttl_s", json_object_new_int64(config_current()->hold_ttl_s));
 	char *s = strdup(json_object_to_json_string_ext(ctx, JSON_C_TO_STRING_PLAIN));
 	json_object_put(ctx);
 	return s;
