@@ -4,6 +4,8 @@
 #include "metrics.h"
 #include "server.h"
 
+#include "booking.h"
+#include "inventory.h"
 #include "session.h"
 #include "sqlcall.h"
 #include "system.h"
