@@ -227,22 +227,11 @@ static void stop_services(struct daemon *d)
 		event_base_free(s->base);
 }
 
-int main(int argc, char **argv)
+/* Everything after the configuration is in force; returns the exit code. */
+static int run(struct daemon *d, const struct config *c)
 {
-	struct daemon d;
 	char err[1024];
-	memset(&d, 0, sizeof(d));
-	int rc = parse_args(&d, argc, argv);
-	if (rc != 0)
-		return rc > 0 ? 0 : 2;
-	struct config *c = config_load(d.config_path, &d.ov, err, sizeof(err));
-	if (!c) {
-		fprintf(stderr, "respited: %s\n", err);
-		return 2;
-	}
-	config_install(c);
-	apply_logging(c);
-	if (d.check_only) {
+	if (d->check_only) {
 		config_dump(c, stdout);
 		printf("configuration ok\n");
 		return 0;
@@ -251,18 +240,41 @@ int main(int argc, char **argv)
 		log_error("event=startup result=failed error=\"%s\"", err);
 		return 1;
 	}
-	if (d.migrate_only)
+	if (d->migrate_only)
 		return 0;
-	rc = start_services(&d) == 0 ? 0 : 1;
+	int rc = start_services(d) == 0 ? 0 : 1;
 	if (rc == 0) {
 		log_info("event=startup result=ok version=%s", PACKAGE_VERSION);
-		event_base_dispatch(d.srv.base);
+		event_base_dispatch(d->srv.base);
 	} else {
 		log_error("event=startup result=failed");
 	}
-	stop_services(&d);
-	config_install(NULL);
-	config_overrides_free(&d.ov);
+	stop_services(d);
 	log_info("event=exit code=%d", rc);
 	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d;
+	char err[1024];
+	memset(&d, 0, sizeof(d));
+	int rc = parse_args(&d, argc, argv);
+	struct config *c = NULL;
+	if (rc > 0) { /* --version, --help */
+		config_overrides_free(&d.ov);
+		return 0;
+	}
+	if (rc == 0 && !(c = config_load(d.config_path, &d.ov, err, sizeof(err)))) {
+		fprintf(stderr, "respited: %s\n", err);
+		rc = -1;
+	}
+	if (rc == 0) {
+		config_install(c);
+		apply_logging(c);
+		rc = run(&d, c);
+		config_install(NULL);
+	}
+	config_overrides_free(&d.ov);
+	return rc < 0 ? 2 : rc;
 }
