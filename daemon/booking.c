@@ -7,30 +7,8 @@
  */
 #include "booking.h"
 
-#include <stdint.h>
+#include "fields.h"
 
-#define ID_MAX INT64_MAX
-
-/* Field helpers: name, flags, then what the type needs. */
-#define STR(n, fl, lo, hi) { .name = (n), .type = FT_STRING, .flags = (fl), .min = (lo), .max = (hi) }
-#define INT(n, fl, lo, hi) { .name = (n), .type = FT_INT, .flags = (fl), .min = (lo), .max = (hi) }
-#define NUM(n, fl, lo, hi) { .name = (n), .type = FT_NUMBER, .flags = (fl), .min = (lo), .max = (hi) }
-#define BOOL(n, fl) { .name = (n), .type = FT_BOOL, .flags = (fl) }
-#define DATE(n, fl) { .name = (n), .type = FT_DATE, .flags = (fl) }
-#define TIME(n, fl) { .name = (n), .type = FT_TIME, .flags = (fl) }
-#define TS(n, fl) { .name = (n), .type = FT_TIMESTAMP, .flags = (fl) }
-#define ENUM(n, fl, vals) { .name = (n), .type = FT_ENUM, .flags = (fl), .values = (vals) }
-#define OBJ(n, fl, schema) { .name = (n), .type = FT_OBJECT, .flags = (fl), .sub = (schema) }
-#define ARR(n, fl, lo, hi, it) { .name = (n), .type = FT_ARRAY, .flags = (fl), .min = (lo), .max = (hi), .item = (it) }
-#define ARR_ENUM(n, fl, lo, hi, vals) \
-	{ .name = (n), .type = FT_ARRAY, .flags = (fl), .min = (lo), .max = (hi), .values = (vals), .item = FT_ENUM }
-#define ARR_OBJ(n, fl, lo, hi, schema) \
-	{ .name = (n), .type = FT_ARRAY, .flags = (fl), .min = (lo), .max = (hi), .sub = (schema), .item = FT_OBJECT }
-#define ID(n, fl) INT(n, fl, 1, ID_MAX)
-#define END { .name = NULL }
-
-#define LIMIT(max) INT("limit", 0, 1, max)
-#define OFFSET INT("offset", 0, 0, 100000)
 
 /* Coordinates are bounded to England exactly in SQL; here, roughly. */
 #define LAT NUM("lat", 0, 49, 56)
