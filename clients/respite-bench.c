@@ -10,10 +10,20 @@
  * With --then M:F, each successful call is followed by a call of M with
  * params {"F": <result.F>}; a pair counts as one operation and its latency
  * covers both calls.
+ *
+ * With -r RATE the load is open-loop instead: RATE calls per second in
+ * all, on a fixed schedule spread evenly over the clients (client i sends
+ * its k-th call at start + (k * N + i) / RATE). Latency is measured from
+ * the time a call was scheduled, not from when it was sent, so a slow
+ * answer that holds up the next calls is charged to them too (no
+ * "coordinated omission"). A client that falls behind sends at once until
+ * it has caught up; calls still unsent when the time is up are counted as
+ * `missed` (any at all means the daemon could not keep up with RATE).
  */
 #include "jsonrpc.h"
 #include "lineio.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -27,6 +37,7 @@ struct opts {
 	const char *connect, *token, *method, *params_file, *then_method, *then_field;
 	int clients;
 	double seconds;
+	double rate; /* open loop: calls per second in all; 0: closed loop */
 };
 
 struct worker {
@@ -37,17 +48,26 @@ struct worker {
 	int nlines;
 	uint64_t *lat_ns;
 	size_t nlat, cap;
-	unsigned long errors;
+	unsigned long errors, missed;
 	char first_error[256];
 };
 
 static volatile int stop_flag;
+/* Open loop: the schedule's start and end (CLOCK_MONOTONIC ns). */
+static uint64_t sched_start, sched_end;
 
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_until(uint64_t t)
+{
+	struct timespec ts = { (time_t)(t / 1000000000ull), (long)(t % 1000000000ull) };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
 }
 
 static json_object *call(int fd, struct lineio *io, const char *method, const char *params,
@@ -117,6 +137,53 @@ static int resume(int fd, struct lineio *io, const char *token)
 	return ok ? 0 : -1;
 }
 
+/* One operation (the call, and the --then call) timed from t0; 0 when
+ * the connection is still usable. */
+static int operate(struct worker *w, int fd, struct lineio *io, int k, int id, uint64_t t0)
+{
+	const char *params = w->lines[(w->index + (size_t)k * w->o->clients) % w->nlines];
+	json_object *resp = call(fd, io, w->o->method, params, id);
+	if (!resp) {
+		note_error(w, NULL);
+		return -1;
+	}
+	int bad = note_error(w, resp);
+	if (!bad && w->o->then_method)
+		bad = follow_up(w, fd, io, resp, id + 1);
+	json_object_put(resp);
+	if (!bad)
+		record(w, now_ns() - t0);
+	return 0;
+}
+
+/* Closed loop: the next call as soon as the answer is in. */
+static void closed_loop(struct worker *w, int fd, struct lineio *io)
+{
+	for (int k = 0, id = 1; !stop_flag; k++, id += 2)
+		if (operate(w, fd, io, k, id, now_ns()) != 0)
+			break;
+}
+
+/* Open loop: each call at its scheduled time, timed from that time. */
+static void open_loop(struct worker *w, int fd, struct lineio *io)
+{
+	uint64_t every = (uint64_t)((double)w->o->clients * 1e9 / w->o->rate);
+	uint64_t first = sched_start + (uint64_t)((double)w->index * 1e9 / w->o->rate);
+
+	for (int k = 0, id = 1;; k++, id += 2) {
+		uint64_t at = first + (uint64_t)k * every;
+		if (at >= sched_end)
+			break;
+		if (stop_flag) {
+			w->missed += (sched_end - at + every - 1) / every;
+			break;
+		}
+		sleep_until(at);
+		if (operate(w, fd, io, k, id, at) != 0)
+			break;
+	}
+}
+
 static void *run_worker(void *arg)
 {
 	struct worker *w = arg;
@@ -125,23 +192,15 @@ static void *run_worker(void *arg)
 	if (!io || (w->o->token && resume(fd, io, w->o->token) != 0)) {
 		fprintf(stderr, "respite-bench: client %d could not connect or log in\n", w->index);
 		w->errors++;
+		lineio_free(io);
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
-	for (int k = 0, id = 1; !stop_flag; k++, id += 2) {
-		const char *params = w->lines[(w->index + (size_t)k * w->o->clients) % w->nlines];
-		uint64_t t0 = now_ns();
-		json_object *resp = call(fd, io, w->o->method, params, id);
-		if (!resp) {
-			note_error(w, NULL);
-			break;
-		}
-		int bad = note_error(w, resp);
-		if (!bad && w->o->then_method)
-			bad = follow_up(w, fd, io, resp, id + 1);
-		json_object_put(resp);
-		if (!bad)
-			record(w, now_ns() - t0);
-	}
+	if (w->o->rate > 0)
+		open_loop(w, fd, io);
+	else
+		closed_loop(w, fd, io);
 	lineio_free(io);
 	close(fd);
 	return NULL;
@@ -189,23 +248,31 @@ static double pct(const uint64_t *v, size_t n, double p)
 static void report(struct worker *ws, const struct opts *o, double elapsed)
 {
 	size_t total = 0;
-	unsigned long errors = 0;
+	unsigned long errors = 0, missed = 0;
 	for (int i = 0; i < o->clients; i++) {
 		total += ws[i].nlat;
 		errors += ws[i].errors;
+		missed += ws[i].missed;
 	}
 	uint64_t *all = malloc((total + 1) * sizeof(uint64_t));
 	size_t k = 0;
 	for (int i = 0; i < o->clients; i++) {
+		if (ws[i].nlat == 0)
+			continue; /* lat_ns is NULL: nothing recorded */
 		memcpy(all + k, ws[i].lat_ns, ws[i].nlat * sizeof(uint64_t));
 		k += ws[i].nlat;
 	}
 	qsort(all, total, sizeof(uint64_t), cmp_u64);
-	printf("method=%s%s%s clients=%d seconds=%.1f ok=%zu errors=%lu ops_per_s=%.1f "
-	       "p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
-	       o->method, o->then_method ? "+" : "", o->then_method ? o->then_method : "",
-	       o->clients, elapsed, total, errors, (double)total / elapsed, pct(all, total, 0.50),
-	       pct(all, total, 0.90), pct(all, total, 0.99), pct(all, total, 1.0));
+	printf("method=%s%s%s clients=%d ", o->method, o->then_method ? "+" : "",
+	       o->then_method ? o->then_method : "", o->clients);
+	if (o->rate > 0)
+		printf("mode=open rate=%.1f missed=%lu ", o->rate, missed);
+	else
+		printf("mode=closed ");
+	printf("seconds=%.1f ok=%zu errors=%lu ops_per_s=%.1f "
+	       "p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f\n",
+	       elapsed, total, errors, (double)total / elapsed, pct(all, total, 0.50),
+	       pct(all, total, 0.90), pct(all, total, 0.99), pct(all, total, 0.999), pct(all, total, 1.0));
 	for (int i = 0; i < o->clients; i++)
 		if (ws[i].first_error[0]) {
 			printf("first error: %s\n", ws[i].first_error);
@@ -219,8 +286,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	static const struct option longs[] = { { "then", 1, NULL, 'T' }, { NULL, 0, NULL, 0 } };
 	int c;
 	*o = (struct opts){ "127.0.0.1:7878", getenv("RESPITE_TOKEN"), "system.ping", NULL, NULL,
-			    NULL, 8, 10.0 };
-	while ((c = getopt_long(argc, argv, "c:t:n:d:m:p:", longs, NULL)) != -1) {
+			    NULL, 8, 10.0, 0 };
+	while ((c = getopt_long(argc, argv, "c:t:n:d:m:p:r:", longs, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->connect = optarg; break;
 		case 't': o->token = optarg; break;
@@ -228,6 +295,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'd': o->seconds = atof(optarg); break;
 		case 'm': o->method = optarg; break;
 		case 'p': o->params_file = optarg; break;
+		case 'r': o->rate = atof(optarg); if (o->rate <= 0) return -1; break;
 		case 'T': {
 			char *colon = strchr(optarg, ':');
 			if (!colon)
@@ -248,7 +316,8 @@ int main(int argc, char **argv)
 	struct opts o;
 	if (parse_opts(argc, argv, &o) != 0) {
 		fprintf(stderr, "usage: respite-bench [-c HOST:PORT] [-t TOKEN] [-n CLIENTS] [-d SECONDS]\n"
-				"                     [-m METHOD] [-p PARAMS.jsonl] [--then METHOD:FIELD]\n");
+				"                     [-m METHOD] [-p PARAMS.jsonl] [--then METHOD:FIELD]\n"
+				"                     [-r CALLS_PER_SECOND]   (open loop: a fixed schedule)\n");
 		return 2;
 	}
 	int nlines;
@@ -258,12 +327,18 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct worker *ws = calloc((size_t)o.clients, sizeof(*ws));
+	/* open loop: the schedule starts once the clients have had time to log in */
+	sched_start = now_ns() + 200000000ull;
+	sched_end = sched_start + (uint64_t)(o.seconds * 1e9);
 	for (int i = 0; i < o.clients; i++) {
 		ws[i] = (struct worker){ .o = &o, .index = i, .lines = lines, .nlines = nlines };
 		pthread_create(&ws[i].thread, NULL, run_worker, &ws[i]);
 	}
-	uint64_t t0 = now_ns();
-	usleep((useconds_t)(o.seconds * 1e6));
+	uint64_t t0 = o.rate > 0 ? sched_start : now_ns();
+	if (o.rate > 0)
+		sleep_until(sched_end);
+	else
+		usleep((useconds_t)(o.seconds * 1e6));
 	stop_flag = 1;
 	for (int i = 0; i < o.clients; i++)
 		pthread_join(ws[i].thread, NULL);
