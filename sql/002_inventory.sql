@@ -414,15 +414,28 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT d::timestamp AT TIME ZONE 'Europe/London' $$
 -- A London wall-clock time on a date, as an instant. A time the clocks
 -- skip (01:00-01:59 on the last Sunday of March) is refused rather than
 -- silently moved; an hour that happens twice (October) takes the first.
+-- `AT TIME ZONE` alone resolves a repeated time to its second occurrence,
+-- so the two candidates, wall time minus the UTC offset in force a day
+-- before and a day after (London changes offset at most once a day), are
+-- tried earlier first: the first that reads back as the same wall time.
 CREATE FUNCTION rs_local_instant(d date, t time, field text) RETURNS timestamptz
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
-    at timestamptz := (d + t) AT TIME ZONE 'Europe/London';
+    wall timestamp := d + t;
+    guess timestamptz := wall AT TIME ZONE 'UTC';
+    a timestamptz;
+    b timestamptz;
 BEGIN
-    IF (at AT TIME ZONE 'Europe/London') <> d + t THEN
-        PERFORM rs_bad_param(field, 'this local time does not exist in Europe/London (clocks go forward)');
+    a := (wall - (((guess - interval '1 day') AT TIME ZONE 'Europe/London')
+                  - ((guess - interval '1 day') AT TIME ZONE 'UTC'))) AT TIME ZONE 'UTC';
+    b := (wall - (((guess + interval '1 day') AT TIME ZONE 'Europe/London')
+                  - ((guess + interval '1 day') AT TIME ZONE 'UTC'))) AT TIME ZONE 'UTC';
+    IF (least(a, b) AT TIME ZONE 'Europe/London') = wall THEN
+        RETURN least(a, b);
+    ELSIF (greatest(a, b) AT TIME ZONE 'Europe/London') = wall THEN
+        RETURN greatest(a, b);
     END IF;
-    RETURN at;
+    PERFORM rs_bad_param(field, 'this local time does not exist in Europe/London (clocks go forward)');
 END $$;
 
 CREATE FUNCTION rs_ts_text(t timestamptz) RETURNS text
@@ -1488,6 +1501,10 @@ BEGIN
     IF publish THEN
         PERFORM rs_p_required(item, 'quantity', at);
         q := rs_p_int(item, 'quantity', 0, 10000, at);
+        -- the first day is today at the earliest: its session must not have started
+        IF st IS NOT NULL AND rs_local_instant(f, st, at || 'starts_at') < now() THEN
+            PERFORM rs_bad_param(at || 'starts_at', 'in the past');
+        END IF;
     END IF;
     RETURN QUERY
         SELECT g::date, CASE WHEN st IS NOT NULL
@@ -1969,6 +1986,7 @@ DECLARE
     v_minutes int;
     v_kinds supply_kind[];
     v_stay_modes text[] := '{}';    -- a household's modes: 'stay' and/or 'day'
+    v_two_modes boolean;            -- households are searched in both modes
     v_needs text[] := coalesce(rs_p_caps(p, 'needs'), '{}');
     v_wishes text[] := coalesce(rs_p_caps(p, 'wishes'), '{}');
     v_lang text := rs_p_text(p, 'language', 3);
@@ -2048,6 +2066,7 @@ BEGIN
         v_stay_modes := v_stay_modes || 'day'::text;
     END IF;
     v_kinds := rs_search_kinds(p, v_nights IS NOT NULL, v_span IS NOT NULL);
+    v_two_modes := cardinality(v_stay_modes) = 2;
     v_day_from := coalesce(v_from, (v_start AT TIME ZONE 'Europe/London')::date);
     v_day_to := coalesce(v_to, v_day_from + 1);
 
@@ -2075,7 +2094,10 @@ BEGIN
         -- reads its keys at fixed offsets (a NULL anywhere in a sorted row
         -- makes every key lookup walk the row; measured as the hottest spot).
         SELECT s.id = ANY (v_pref) AS preferred,
-               CASE WHEN v_n_wishes = 0 THEN 0
+               -- array operators first: a sub-query only for a row that
+               -- meets some but not all of two or more wishes
+               CASE WHEN NOT (s.capabilities && v_wishes) THEN 0
+                    WHEN s.capabilities @> v_wishes THEN v_n_wishes
                     ELSE cardinality(ARRAY(SELECT unnest(v_wishes) INTERSECT SELECT unnest(s.capabilities)))
                END AS wishes_met,
                coalesce(d.km, 0) AS km, c.cost, s.id, s.kind, s.provider_id, s.price_pence,
@@ -2084,10 +2106,14 @@ BEGIN
                coalesce(s.travel_buffer_minutes, 0) AS travel_buffer_minutes,
                coalesce(s.expires, 'infinity') AS expires, m.mode, s.name
           FROM supply s
-         CROSS JOIN LATERAL unnest(CASE s.kind WHEN 'bed' THEN '{stay}'::text[]
-                                               WHEN 'worker' THEN '{visit}'
-                                               WHEN 'household' THEN v_stay_modes
-                                               ELSE '{session}' END) AS m(mode)
+         -- A household searched with both windows is a candidate twice (a
+         -- stay and day support). A join to two constant rows, the second
+         -- kept only then, costs less per row than an unnest of the modes.
+         CROSS JOIN (VALUES (1), (2)) AS mi(i)
+         CROSS JOIN LATERAL (SELECT CASE s.kind WHEN 'bed' THEN 'stay'
+                                                WHEN 'worker' THEN 'visit'
+                                                WHEN 'household' THEN v_stay_modes[mi.i]
+                                                ELSE 'session' END AS mode) m
          CROSS JOIN LATERAL (SELECT CASE WHEN v_lat IS NOT NULL
                                          THEN sqrt((s.lat - v_lat) * (s.lat - v_lat) * 12365.44
                                                    + (s.lon - v_lon) * (s.lon - v_lon) * v_kx * v_kx)
@@ -2098,6 +2124,7 @@ BEGIN
                      WHEN 'day' THEN rs_cost_pence(s.day_price_pence, s.day_price_unit, NULL, v_minutes)
                      ELSE rs_cost_pence(s.price_pence, s.price_unit, 1, NULL) END AS cost) c
          WHERE s.authority_id = v_auth AND s.kind = ANY (v_kinds)
+           AND (mi.i = 1 OR (s.kind = 'household' AND v_two_modes))
            AND s.active AND NOT s.emergency_only
            AND s.capabilities @> v_all_needs
            AND (v_gender IS NULL OR s.kind <> 'worker' OR s.gender = v_gender)

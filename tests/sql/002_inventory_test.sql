@@ -386,6 +386,19 @@ BEGIN
     PERFORM pg_temp.check((SELECT upper(span) - lower(span) FROM avail_span WHERE supply_id = pg_temp.id('w2')
                             AND lower(span) = (dst - 1 + time '20:00') AT TIME ZONE 'Europe/London') = interval '11 hours',
                           'DST: 20:00-08:00 across the spring change lasts 11 hours');
+    -- clocks going back: 01:00-01:59 happens twice on the last Sunday of
+    -- October; a local time in it is the first (BST) occurrence
+    dst := make_date(extract(year FROM d0)::int, 10, 31);
+    dst := dst - extract(dow FROM dst)::int;
+    IF dst <= d0 THEN
+        dst := make_date(extract(year FROM d0)::int + 1, 10, 31);
+        dst := dst - extract(dow FROM dst)::int;
+    END IF;
+    PERFORM pg_temp.call('prov', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('w2'),
+        'ranges', jsonb_build_array(jsonb_build_object('date', dst, 'start_time', '01:30', 'end_time', '03:00'))));
+    PERFORM pg_temp.check((SELECT upper(span) - lower(span) FROM avail_span WHERE supply_id = pg_temp.id('w2')
+                            AND lower(span) = (dst + time '00:30') AT TIME ZONE 'UTC') = interval '150 minutes',
+                          'DST: 01:30-03:00 on the autumn change starts at 00:30Z (the first 01:30) and lasts 150 minutes');
     PERFORM pg_temp.refused('prov', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('w2'),
         'ranges', jsonb_build_array(jsonb_build_object('start', pg_temp.at(3, '20:00'), 'end', pg_temp.at(3, '08:00')))), 'invalid_params', 'ranges[0].end');
     PERFORM pg_temp.refused('prov', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('w2'),
@@ -425,6 +438,11 @@ BEGIN
         'ranges', jsonb_build_array(jsonb_build_object('day', d0 + 41))), 'invalid_params', 'ranges[0].quantity');
     PERFORM pg_temp.refused('coord', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('offer'),
         'ranges', jsonb_build_array(jsonb_build_object('date', d0 + 41, 'quantity', 1))), 'invalid_params', 'ranges[0].date');
+    -- a session that started earlier today is in the past (00:00 today has always passed)
+    PERFORM pg_temp.refused('coord', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('offer'),
+        'ranges', jsonb_build_array(jsonb_build_object('day', d0, 'starts_at', '00:00', 'quantity', 1))), 'invalid_params', 'ranges[0].starts_at');
+    PERFORM pg_temp.refused('coord', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('offer'),
+        'ranges', jsonb_build_array(jsonb_build_object('from', d0, 'to', d0 + 2, 'starts_at', '00:00', 'quantity', 1))), 'invalid_params', 'ranges[0].starts_at');
 END $$;
 
 -- ---------------------------------------------------------------------------
