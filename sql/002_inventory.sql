@@ -1845,8 +1845,14 @@ BEGIN
                            AND (a.nights && w OR a.span && ws)));
 END $$;
 
--- provider.bookings: capacity held in a provider's supply in a window
--- (from allocations; issue 4 adds the booking details).
+-- What a provider sees of the booking behind an allocation. Bookings come
+-- with the next migration (004), which replaces this with the real details;
+-- until then there is nothing to add.
+CREATE FUNCTION rs_provider_booking_json(bid bigint) RETURNS jsonb
+LANGUAGE sql STABLE AS $$ SELECT '{}'::jsonb $$;
+
+-- provider.bookings: capacity held in a provider's supply in a window,
+-- each with what rs_provider_booking_json says of its booking.
 CREATE FUNCTION api.provider_bookings(ctx jsonb, p jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -1860,9 +1866,10 @@ BEGIN
     PERFORM rs_require_role(ctx, 'admin', 'coordinator', 'provider');
     pr := rs_provider_for(ctx, rs_provider_param(ctx, p), true);
     ws := tstzrange(rs_midnight(lower(w)), rs_midnight(upper(w)));
-    SELECT coalesce(jsonb_agg(x.j ORDER BY x.starts, x.id), '[]') INTO rows FROM (
+    SELECT coalesce(jsonb_agg(x.j || coalesce(rs_provider_booking_json(x.booking_id), '{}')
+                              ORDER BY x.starts, x.id), '[]') INTO rows FROM (
         SELECT * FROM (
-            SELECT a.id, coalesce(rs_midnight(lower(a.nights)), lower(a.span)) AS starts,
+            SELECT a.id, a.booking_id, coalesce(rs_midnight(lower(a.nights)), lower(a.span)) AS starts,
                    jsonb_build_object('allocation_id', a.id, 'booking_id', a.booking_id,
                        'supply_id', s.id, 'supply_name', s.name, 'kind', s.kind,
                        'unit_id', u.id, 'unit', u.label)
@@ -1872,7 +1879,7 @@ BEGIN
               JOIN allocation a ON a.unit_id = u.id AND a.active
              WHERE s.provider_id = pr.id AND (a.nights && w OR a.span && ws)
             UNION ALL
-            SELECT oa.id, coalesce(os.starts_at, rs_midnight(os.day)),
+            SELECT oa.id, oa.booking_id, coalesce(os.starts_at, rs_midnight(os.day)),
                    jsonb_build_object('offer_allocation_id', oa.id, 'booking_id', oa.booking_id,
                        'supply_id', s.id, 'supply_name', s.name, 'kind', s.kind,
                        'session_id', os.id, 'day', os.day, 'starts_at', rs_ts_text(os.starts_at),

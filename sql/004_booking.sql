@@ -1958,52 +1958,10 @@ BEGIN
 END $$;
 
 -- ---------------------------------------------------------------------------
--- provider.bookings (002) with the booking behind each allocation: status,
--- kind of break, who is coming and what they need.
-
-CREATE OR REPLACE FUNCTION api.provider_bookings(ctx jsonb, p jsonb) RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    pr provider;
-    w daterange := rs_p_window(p, 90);
-    ws tstzrange;
-    v_limit int := rs_p_limit(p, 50, 200);
-    v_offset int := rs_p_offset(p);
-    rows jsonb;
-BEGIN
-    PERFORM rs_require_role(ctx, 'admin', 'coordinator', 'provider');
-    pr := rs_provider_for(ctx, rs_provider_param(ctx, p), true);
-    ws := tstzrange(rs_midnight(lower(w)), rs_midnight(upper(w)));
-    SELECT coalesce(jsonb_agg(x.j || coalesce(rs_provider_booking_json(x.booking_id), '{}') ORDER BY x.starts, x.id), '[]') INTO rows FROM (
-        SELECT * FROM (
-            SELECT a.id, a.booking_id, coalesce(rs_midnight(lower(a.nights)), lower(a.span)) AS starts,
-                   jsonb_build_object('allocation_id', a.id, 'booking_id', a.booking_id,
-                       'supply_id', s.id, 'supply_name', s.name, 'kind', s.kind,
-                       'unit_id', u.id, 'unit', u.label)
-                   || CASE WHEN a.nights IS NOT NULL THEN jsonb_build_object('nights', rs_nights_json(a.nights))
-                           ELSE jsonb_build_object('span', rs_span_json(a.span)) END AS j
-              FROM supply s JOIN unit u ON u.supply_id = s.id
-              JOIN allocation a ON a.unit_id = u.id AND a.active
-             WHERE s.provider_id = pr.id AND (a.nights && w OR a.span && ws)
-            UNION ALL
-            SELECT oa.id, oa.booking_id, coalesce(os.starts_at, rs_midnight(os.day)),
-                   jsonb_build_object('offer_allocation_id', oa.id, 'booking_id', oa.booking_id,
-                       'supply_id', s.id, 'supply_name', s.name, 'kind', s.kind,
-                       'session_id', os.id, 'day', os.day, 'starts_at', rs_ts_text(os.starts_at),
-                       'seats', oa.seats)
-              FROM supply s JOIN offer_session os ON os.supply_id = s.id
-              JOIN offer_allocation oa ON oa.session_id = os.id AND oa.active
-             WHERE s.provider_id = pr.id AND os.day <@ w) y
-         ORDER BY starts, id LIMIT v_limit + 1 OFFSET v_offset) x;
-    RETURN jsonb_build_object(
-        'provider_id', pr.id, 'from', lower(w), 'to', upper(w),
-        'bookings', CASE WHEN jsonb_array_length(rows) > v_limit THEN rows - v_limit ELSE rows END,
-        'next_offset', CASE WHEN jsonb_array_length(rows) > v_limit THEN v_offset + v_limit END);
-END $$;
-
--- What a provider needs to know about a booking: its status and who is
+-- provider.bookings shows, for each allocation, what a provider needs to
+-- know about its booking (this replaces 002's empty placeholder): its status and who is
 -- coming with which needs (no budgets: those are the family's).
-CREATE FUNCTION rs_provider_booking_json(bid bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION rs_provider_booking_json(bid bigint) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_strip_nulls(jsonb_build_object(
         'status', b.status, 'break_kind', b.break_kind, 'mode', b.mode,
