@@ -873,6 +873,10 @@ BEGIN
         busy := ARRAY(SELECT b.id FROM booking b
                        WHERE b.person_id = r.person_id AND b.subject = 'person' AND b.span && sh.span
                          AND b.id IS DISTINCT FROM exclude
+                         -- the exclusion constraint's own predicate, so its gist
+                         -- index answers alone (without it the planner ORed in a
+                         -- scan of every lapsing hold in the database)
+                         AND b.status IN ('requested', 'held', 'confirmed', 'in_progress')
                          AND rs_booking_live(b.status, b.expires_at) ORDER BY b.id);
         IF cardinality(busy) > 0 THEN
             RETURN jsonb_build_object('warnings', warnings, 'refusal', jsonb_build_object(
@@ -965,9 +969,12 @@ BEGIN
     END IF;
     FOR u IN SELECT x.id FROM unit x
               WHERE x.supply_id = s.id AND x.active AND x.kind = ANY (sh.unit_kinds)
+                -- one probe per range column, so each uses its own exclusion
+                -- index on (unit_id, range) (an OR of the two used neither well)
                 AND NOT EXISTS (SELECT 1 FROM allocation a
-                                 WHERE a.unit_id = x.id AND a.active
-                                   AND (a.nights && sh.nights OR a.span && sh.alloc_span))
+                                 WHERE a.unit_id = x.id AND a.active AND a.nights && sh.nights)
+                AND NOT EXISTS (SELECT 1 FROM allocation a
+                                 WHERE a.unit_id = x.id AND a.active AND a.span && sh.alloc_span)
               ORDER BY x.id LOOP
         BEGIN
             INSERT INTO allocation (booking_id, unit_id, nights, span)
