@@ -237,10 +237,9 @@ static void process_input(struct conn *c)
 	if (c->in_read || c->closing)
 		return;
 	c->in_read = 1;
-	int rc = take_lines(c);
+	if (take_lines(c) < 0)
+		return; /* closing, and reject_and_close may already have freed c */
 	c->in_read = 0;
-	if (rc < 0)
-		return; /* reject_and_close may already have freed c */
 	arm_line_timer(c, 0);
 	update_reading(c);
 	if (output_len(c) == 0)
