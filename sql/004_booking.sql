@@ -977,6 +977,13 @@ BEGIN
                                  WHERE a.unit_id = x.id AND a.active AND a.span && sh.alloc_span)
               ORDER BY x.id LOOP
         BEGIN
+            -- Two transactions inserting overlapping ranges into an
+            -- exclusion constraint at once can each find the other's
+            -- uncommitted entry and deadlock (PostgreSQL then kills one a
+            -- second later). Queueing on the unit's row first means the
+            -- later insert meets a committed conflict and fails at once.
+            -- NO KEY UPDATE still lets allocation's foreign key check pass.
+            PERFORM 1 FROM unit WHERE id = u FOR NO KEY UPDATE;
             INSERT INTO allocation (booking_id, unit_id, nights, span)
             VALUES (b.id, u, sh.nights, sh.alloc_span);
             RETURN;
