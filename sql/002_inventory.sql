@@ -749,6 +749,35 @@ BEGIN
     RETURN s;
 END $$;
 
+-- The supply a call names in params.supply_id (required), within reach.
+CREATE FUNCTION rs_supply_named(ctx jsonb, p jsonb, manage boolean) RETURNS supply
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM rs_p_required(p, 'supply_id');
+    RETURN rs_supply_for(ctx, rs_p_int(p, 'supply_id', 1, 9223372036854775807), manage);
+END $$;
+
+-- The authority a new record goes into: admins must name one that exists;
+-- everyone else works in their own and may only name that. `what` says
+-- what is being added, for the refusal.
+CREATE FUNCTION rs_target_authority(ctx jsonb, v_auth bigint, what text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF ctx->>'role' = 'admin' THEN
+        IF v_auth IS NULL THEN
+            PERFORM rs_bad_param('authority_id', 'required');
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM authority WHERE id = v_auth) THEN
+            PERFORM rs_raise('not_found', 'no such authority', jsonb_build_object('authority_id', v_auth));
+        END IF;
+        RETURN v_auth;
+    END IF;
+    IF v_auth IS NOT NULL AND v_auth <> rs_authority(ctx) THEN
+        PERFORM rs_raise('forbidden', format('you may add %s only to your own authority', what));
+    END IF;
+    RETURN rs_authority(ctx);
+END $$;
+
 -- The provider a provider-side call acts on: provider users default to
 -- their own; coordinators and admins must say which.
 CREATE FUNCTION rs_provider_param(ctx jsonb, p jsonb) RETURNS bigint
@@ -865,18 +894,7 @@ BEGIN
     IF prior IS NOT NULL THEN
         RETURN prior;
     END IF;
-    IF ctx->>'role' = 'admin' THEN
-        IF v_auth IS NULL THEN
-            PERFORM rs_bad_param('authority_id', 'required');
-        END IF;
-        IF NOT EXISTS (SELECT 1 FROM authority WHERE id = v_auth) THEN
-            PERFORM rs_raise('not_found', 'no such authority', jsonb_build_object('authority_id', v_auth));
-        END IF;
-    ELSIF v_auth IS NOT NULL AND v_auth <> rs_authority(ctx) THEN
-        PERFORM rs_raise('forbidden', 'you may add providers only to your own authority');
-    ELSE
-        v_auth := rs_authority(ctx);
-    END IF;
+    v_auth := rs_target_authority(ctx, v_auth, 'providers');
     PERFORM rs_p_required(p, k) FROM unnest(ARRAY['type', 'name', 'postcode_district', 'lat', 'lon']) k;
     v_type := rs_p_enum(p, 'type', ARRAY['residential', 'sitting', 'shared_lives', 'hotel_leisure']);
     IF EXISTS (SELECT 1 FROM provider WHERE authority_id = v_auth AND name = p->>'name') THEN
@@ -1307,8 +1325,7 @@ BEGIN
     IF prior IS NOT NULL THEN
         RETURN prior;
     END IF;
-    PERFORM rs_p_required(p, 'supply_id');
-    s := rs_supply_for(ctx, rs_p_int(p, 'supply_id', 1, 9223372036854775807), true);
+    s := rs_supply_named(ctx, p, true);
     PERFORM 1 FROM supply WHERE id = s.id FOR UPDATE;
     IF p ? 'kind' OR p ? 'provider_id' THEN
         PERFORM rs_bad_param(CASE WHEN p ? 'kind' THEN 'kind' ELSE 'provider_id' END,
@@ -1360,8 +1377,7 @@ CREATE FUNCTION api.supply_get(ctx jsonb, p jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     PERFORM rs_require_role(ctx, 'admin', 'coordinator', 'provider', 'carer', 'call_handler');
-    PERFORM rs_p_required(p, 'supply_id');
-    RETURN rs_supply_json((rs_supply_for(ctx, rs_p_int(p, 'supply_id', 1, 9223372036854775807), false)).id);
+    RETURN rs_supply_json((rs_supply_named(ctx, p, false)).id);
 END $$;
 
 -- A provider's own supply (including inactive and emergency-only).
@@ -1700,8 +1716,7 @@ BEGIN
     IF prior IS NOT NULL THEN
         RETURN prior;
     END IF;
-    PERFORM rs_p_required(p, 'supply_id');
-    s := rs_supply_for(ctx, rs_p_int(p, 'supply_id', 1, 9223372036854775807), true);
+    s := rs_supply_named(ctx, p, true);
     items := rs_p_items(p);
     -- Serialises with withdraw and with bookings of this supply.
     PERFORM 1 FROM supply WHERE id = s.id FOR UPDATE;
@@ -1764,8 +1779,7 @@ BEGIN
     IF prior IS NOT NULL THEN
         RETURN prior;
     END IF;
-    PERFORM rs_p_required(p, 'supply_id');
-    s := rs_supply_for(ctx, rs_p_int(p, 'supply_id', 1, 9223372036854775807), true);
+    s := rs_supply_named(ctx, p, true);
     items := rs_p_items(p);
     PERFORM 1 FROM supply WHERE id = s.id FOR UPDATE;
     IF s.kind = 'offer' THEN
@@ -1821,8 +1835,7 @@ DECLARE
     ws tstzrange;
 BEGIN
     PERFORM rs_require_role(ctx, 'admin', 'coordinator', 'provider');
-    PERFORM rs_p_required(p, 'supply_id');
-    s := rs_supply_for(ctx, rs_p_int(p, 'supply_id', 1, 9223372036854775807), true);
+    s := rs_supply_named(ctx, p, true);
     ws := tstzrange(rs_midnight(lower(w)), rs_midnight(upper(w)));
     RETURN jsonb_build_object(
         'supply_id', s.id, 'kind', s.kind, 'from', lower(w), 'to', upper(w),

@@ -636,18 +636,7 @@ BEGIN
         c := rs_carer_for(ctx, rs_p_int(p, 'carer_id', 1, 9223372036854775807));
         PERFORM 1 FROM carer WHERE id = c.id FOR NO KEY UPDATE;
     ELSE
-        IF ctx->>'role' = 'admin' THEN
-            IF v_auth IS NULL THEN
-                PERFORM rs_bad_param('authority_id', 'required');
-            END IF;
-            IF NOT EXISTS (SELECT 1 FROM authority WHERE id = v_auth) THEN
-                PERFORM rs_raise('not_found', 'no such authority', jsonb_build_object('authority_id', v_auth));
-            END IF;
-        ELSIF v_auth IS NOT NULL AND v_auth <> rs_authority(ctx) THEN
-            PERFORM rs_raise('forbidden', 'you may add families only to your own authority');
-        ELSE
-            v_auth := rs_authority(ctx);
-        END IF;
+        v_auth := rs_target_authority(ctx, v_auth, 'families');
         cid := rs_carer_insert(ctx, v_auth, rs_p(p, 'carer', 'object'));
         SELECT * INTO c FROM carer WHERE id = cid;
     END IF;
