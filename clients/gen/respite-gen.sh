@@ -1,7 +1,8 @@
 #!/bin/sh
 # respite-gen.sh: fill one authority with synthetic respite supply and a
 # year of availability, for tests and benchmarks, by calling
-# rs_generate_inventory() (sql/002_inventory.sql) through psql.
+# gen.generate_inventory() (clients/gen/generate.sql, loaded first) through
+# psql.
 #
 #   respite-gen.sh --db CONNINFO --authority CODE --per-type N
 #                  [--seed S] [--centre LAT,LON] [--create]
@@ -40,7 +41,18 @@ case $centre in *,*) ;; *) echo "$0: --centre must be LAT,LON" >&2; exit 2 ;; es
 lat=${centre%%,*}
 lon=${centre#*,}
 
+here=$(cd "$(dirname "$0")" && pwd)
+# The generator calls the code of the release the daemon deployed last.
+schema=$(psql "$db" -X -At -v ON_ERROR_STOP=1 -c \
+	"SELECT schema_name FROM code_release ORDER BY deployed_at DESC LIMIT 1")
+if [ -z "$schema" ]; then
+	echo "$0: no code deployed in this database: start respited (or respited --migrate-only) first" >&2
+	exit 1
+fi
+PGOPTIONS="${PGOPTIONS:-} -c search_path=$schema,public"
+export PGOPTIONS
 start=$(date +%s%N)
+psql "$db" -X -q -v ON_ERROR_STOP=1 -f "$here/generate.sql"
 # Values reach SQL only as psql variables (:'name' quotes them), never
 # spliced into the SQL text.
 psql "$db" -X -q -At -v ON_ERROR_STOP=1 \
@@ -54,8 +66,8 @@ SELECT EXISTS (SELECT 1 FROM authority WHERE code = :'code') AS found \gset
 \warn 'respite-gen: no authority with that code (--create adds it)'
 SELECT rs_raise('not_found', 'no authority with that code');
 \endif
-SELECT jsonb_pretty(rs_generate_inventory((SELECT id FROM authority WHERE code = :'code'),
-                                          :'n'::int, :'seed'::float8, :'lat'::float8, :'lon'::float8));
+SELECT jsonb_pretty(gen.generate_inventory((SELECT id FROM authority WHERE code = :'code'),
+                                             :'n'::int, :'seed'::float8, :'lat'::float8, :'lon'::float8));
 -- Fresh statistics, so the first searches are planned on the new data.
 ANALYZE provider, supply, unit, avail_nights, avail_span, offer_session;
 SQL

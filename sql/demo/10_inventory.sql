@@ -25,7 +25,7 @@ DECLARE
     pid bigint := (SELECT id FROM provider WHERE authority_id = rs_authority(ctx) AND name = spec->>'name');
 BEGIN
     IF pid IS NULL THEN
-        pid := (api.provider_create(ctx || '{"method":"provider.create"}', spec)->>'provider_id')::bigint;
+        pid := ("provider.create"(ctx || '{"method":"provider.create"}', spec)->>'provider_id')::bigint;
     END IF;
     RETURN pid;
 END $$;
@@ -37,11 +37,11 @@ DECLARE
     sid bigint := (SELECT id FROM supply WHERE provider_id = pid AND name = spec->>'name');
 BEGIN
     IF sid IS NULL THEN
-        sid := (api.supply_create(ctx || '{"method":"supply.create"}',
+        sid := ("supply.create"(ctx || '{"method":"supply.create"}',
                                   spec || jsonb_build_object('provider_id', pid))->>'supply_id')::bigint;
     END IF;
     IF ranges IS NOT NULL AND jsonb_array_length(ranges) > 0 THEN
-        PERFORM api.availability_publish(ctx || '{"method":"availability.publish"}',
+        PERFORM "availability.publish"(ctx || '{"method":"availability.publish"}',
                                          jsonb_build_object('supply_id', sid, 'ranges', ranges));
     END IF;
     RETURN sid;

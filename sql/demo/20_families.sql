@@ -32,7 +32,7 @@ BEGIN
     IF ctx IS NULL OR uid IS NULL THEN
         RETURN;     -- no demo users, or the family exists already
     END IF;
-    f := api.family_create(ctx || '{"method":"family.create"}', jsonb_build_object(
+    f := "family.create"(ctx || '{"method":"family.create"}', jsonb_build_object(
         'carer', jsonb_build_object(
             'name', 'Harjit Kaur', 'date_of_birth', '1968-09-14', 'phone', '0151 496 0000',
             'postcode_district', 'L8', 'lat', 53.389, 'lon', -2.965, 'languages', '["en","pa"]'::jsonb,
@@ -49,20 +49,20 @@ BEGIN
     cid := (f->'carer'->>'carer_id')::bigint;
     pid := (f->'persons'->0->>'person_id')::bigint;
 
-    PERFORM api.entitlement_create(ctx || '{"method":"entitlement.create"}', jsonb_build_object(
+    PERFORM "entitlement.create"(ctx || '{"method":"entitlement.create"}', jsonb_build_object(
         'carer_id', cid, 'name', 'Council short breaks: 52 hours over 9 months', 'source', 'council',
         'unit', 'minutes', 'rule', 'fixed', 'amount', 52 * 60, 'valid_from', month1,
         'valid_to', (month1 + interval '9 months')::date, 'exclude_bank_holidays', true,
         'kinds', '["worker","household"]'::jsonb));
-    PERFORM api.entitlement_create(ctx || '{"method":"entitlement.create"}', jsonb_build_object(
+    PERFORM "entitlement.create"(ctx || '{"method":"entitlement.create"}', jsonb_build_object(
         'person_id', pid, 'name', 'Council sitting: 8 hours a month', 'source', 'council',
         'unit', 'minutes', 'rule', 'recurring', 'period', 'month', 'amount', 8 * 60,
         'valid_from', month1, 'kinds', '["worker"]'::jsonb));
-    PERFORM api.entitlement_create(ctx || '{"method":"entitlement.create"}', jsonb_build_object(
+    PERFORM "entitlement.create"(ctx || '{"method":"entitlement.create"}', jsonb_build_object(
         'person_id', pid, 'name', 'Gurdev''s personal budget', 'source', 'person_personal_budget',
         'unit', 'pence', 'rule', 'ongoing', 'period', 'month', 'amount', 40000,
         'valid_from', month1));
-    PERFORM api.entitlement_create(ctx || '{"method":"entitlement.create"}', jsonb_build_object(
+    PERFORM "entitlement.create"(ctx || '{"method":"entitlement.create"}', jsonb_build_object(
         'carer_id', cid, 'name', 'Carer''s direct payment', 'source', 'carer_direct_payment',
         'unit', 'pence', 'rule', 'one_off', 'amount', 30000, 'valid_from', rs_today()));
 END $$;

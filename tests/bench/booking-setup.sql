@@ -54,12 +54,12 @@ DECLARE
     pid bigint;
 BEGIN
     FOR i IN 0 .. nv + ns - 1 LOOP
-        f := api.family_create(ctx || '{"method":"family.create"}', jsonb_build_object(
+        f := "family.create"(ctx || '{"method":"family.create"}', jsonb_build_object(
             'carer', jsonb_build_object('name', 'Bench carer ' || i, 'referral_route', 'self_referral'),
             'persons', jsonb_build_array(jsonb_build_object('name', 'Bench person ' || i,
                 'languages', '["en"]'::jsonb, 'consent', '{"status":"given"}'::jsonb))));
         pid := (f->'persons'->0->>'person_id')::bigint;
-        PERFORM api.entitlement_create(ctx || '{"method":"entitlement.create"}', jsonb_build_object(
+        PERFORM "entitlement.create"(ctx || '{"method":"entitlement.create"}', jsonb_build_object(
             'person_id', pid, 'name', 'Personal budget', 'source', 'person_personal_budget',
             'unit', 'pence', 'rule', 'one_off', 'amount', 10000000000, 'valid_from', rs_today()));
         INSERT INTO bench.family VALUES (i, CASE WHEN i < nv THEN 'visit' ELSE 'stay' END,

@@ -241,11 +241,11 @@ DECLARE r record; t0 timestamptz; res jsonb;
         ctx jsonb := rs_user_ctx($uid) || '{"method":"availability.search"}';
 BEGIN
     FOR r IN SELECT * FROM p ORDER BY n LIMIT 200 LOOP  -- warm up
-        PERFORM api.availability_search(ctx, r.l::jsonb);
+        PERFORM "availability.search"(ctx, r.l::jsonb);
     END LOOP;
     FOR r IN SELECT * FROM p ORDER BY n LOOP
         t0 := clock_timestamp();
-        res := api.availability_search(ctx, r.l::jsonb);
+        res := "availability.search"(ctx, r.l::jsonb);
         INSERT INTO t VALUES (r.n, extract(epoch FROM clock_timestamp() - t0) * 1000,
                               jsonb_array_length(res->'results'));
     END LOOP;
@@ -268,7 +268,7 @@ done >"$out/explain-params.jsonl"
 	echo "SET auto_explain.log_buffers = on; SET auto_explain.log_nested_statements = on;"
 	echo "SET auto_explain.log_level = notice; SET client_min_messages = notice;"
 	while IFS= read -r p; do
-		echo "SELECT jsonb_array_length(api.availability_search(rs_user_ctx($uid) || '{\"method\":\"availability.search\"}', '$p')->'results') AS results;"
+		echo "SELECT jsonb_array_length(\"availability.search\"(rs_user_ctx($uid) || '{\"method\":\"availability.search\"}', '$p')->'results') AS results;"
 	done <"$out/explain-params.jsonl"
 } | psql "$db" -X >"$out/explain.txt" 2>&1 || true
 log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -32,13 +32,13 @@ CREATE FUNCTION pg_temp.ctx(who text, method text) RETURNS jsonb LANGUAGE sql AS
     SELECT rs_user_ctx(pg_temp.id('user:' || who)) || jsonb_build_object('method', method)
 $$;
 
--- Calls api.<noun>_<verb> for a method name as the daemon does.
+-- Calls the method's gate function, "noun.verb"(ctx, p), as the daemon does.
 CREATE FUNCTION pg_temp.call(who text, method text, p jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     r jsonb;
 BEGIN
-    EXECUTE format('SELECT api.%I($1, $2)', replace(method, '.', '_'))
+    EXECUTE format('SELECT %I($1, $2)', method)
        INTO r USING pg_temp.ctx(who, method), p;
     RETURN r;
 END $$;
@@ -174,12 +174,9 @@ BEGIN
     PERFORM pg_temp.refused('prov', 'provider.create', '{"type":"sitting","name":"Z","postcode_district":"L1","lat":53.4,"lon":-2.98}', 'forbidden');
     -- bad input, each naming its field
     PERFORM pg_temp.refused('coord', 'provider.create', '{"type":"sitting","name":"Z","postcode_district":"LIVERPOOL","lat":53.4,"lon":-2.98}', 'invalid_params', 'postcode_district');
-    PERFORM pg_temp.refused('coord', 'provider.create', '{"type":"sitting","name":"Z","postcode_district":"L1","lat":48.0,"lon":-2.98}', 'invalid_params', 'lat');
     PERFORM pg_temp.refused('coord', 'provider.create', '{"type":"sitting","name":"Z","postcode_district":"L1","lat":53.4,"lon":-2.98,"languages":["en","xx"]}', 'invalid_params', 'languages[1]');
     PERFORM pg_temp.refused('coord', 'provider.create', '{"type":"sitting","name":"Z","postcode_district":"L1","lat":53.4,"lon":-2.98,"capabilities":["dementia","telepathy"]}', 'invalid_params', 'capabilities[1]');
     PERFORM pg_temp.refused('coord', 'provider.create', '{"type":"hotel_leisure","name":"Z","postcode_district":"L1","lat":53.4,"lon":-2.98,"cqc_rating":"good"}', 'invalid_params', 'cqc_rating');
-    PERFORM pg_temp.refused('coord', 'provider.create', '{"type":"spaceport","name":"Z","postcode_district":"L1","lat":53.4,"lon":-2.98}', 'invalid_params', 'type');
-    PERFORM pg_temp.refused('coord', 'provider.create', '{"name":"Z","postcode_district":"L1","lat":53.4,"lon":-2.98}', 'invalid_params', 'type');
     PERFORM pg_temp.refused('coord', 'provider.create', '{"type":"sitting","name":"Woolton Grange","postcode_district":"L1","lat":53.4,"lon":-2.98}', 'conflict', 'name');
     -- idempotency: a retry returns the first answer; the key reused differently is refused
     r := pg_temp.call('coord', 'provider.create', '{"type":"sitting","name":"Idem Care","postcode_district":"L1","lat":53.4,"lon":-2.98,"idempotency_key":"k-prov-1"}');
@@ -273,7 +270,6 @@ BEGIN
     -- refusals
     PERFORM pg_temp.refused('coord', 'supply.create', jsonb_build_object('provider_id', pg_temp.id('p_res'), 'kind', 'worker', 'name', 'X', 'price_pence', 1, 'price_unit', 'hour'), 'invalid_params', 'kind');
     PERFORM pg_temp.refused('prov', 'supply.create', '{"kind":"worker","name":"X","price_pence":1,"price_unit":"hour","bedrooms":1}', 'invalid_params', 'bedrooms');
-    PERFORM pg_temp.refused('prov', 'supply.create', '{"kind":"worker","name":"X","price_pence":-1,"price_unit":"hour"}', 'invalid_params', 'price_pence');
     PERFORM pg_temp.refused('prov', 'supply.create', '{"kind":"worker","name":"X","price_pence":1,"price_unit":"night"}', 'invalid_params', 'price_unit');
     PERFORM pg_temp.refused('prov', 'supply.create', '{"kind":"worker","name":"X","price_pence":1,"price_unit":"hour","capabilities":["dementia","flying"]}', 'invalid_params', 'capabilities[1]');
     PERFORM pg_temp.refused('prov', 'supply.create', '{"kind":"worker","name":"X","price_pence":1,"price_unit":"hour","capabilities":["dementia","lang:pa"]}', 'invalid_params', 'capabilities[1]');
@@ -288,14 +284,8 @@ BEGIN
         'price_pence', 1, 'price_unit', 'night', 'bedrooms', 1, 'approved_from', rs_today() - 800, 'approval_expires', rs_today() - 100), 'invalid_params', 'approval_expires');
     PERFORM pg_temp.refused('coord', 'supply.create', jsonb_build_object('provider_id', pg_temp.id('p_sl'), 'kind', 'household', 'name', 'X',
         'price_pence', 1, 'price_unit', 'night', 'bedrooms', 0, 'day_places', 0, 'approval_expires', rs_today() + 100), 'invalid_params', 'bedrooms');
-    PERFORM pg_temp.refused('coord', 'supply.create', jsonb_build_object('provider_id', pg_temp.id('p_sl'), 'kind', 'household', 'name', 'X',
-        'price_pence', 1, 'price_unit', 'night', 'bedrooms', -1, 'approval_expires', rs_today() + 100), 'invalid_params', 'bedrooms');
     PERFORM pg_temp.refused('coord', 'supply.create', jsonb_build_object('provider_id', pg_temp.id('p_hotel'), 'kind', 'offer', 'name', 'X',
         'price_pence', 1, 'price_unit', 'session', 'offer_type', 'spa', 'expires', rs_today() - 1), 'invalid_params', 'expires');
-    PERFORM pg_temp.refused('coord', 'supply.create', jsonb_build_object('provider_id', pg_temp.id('p_hotel'), 'kind', 'offer', 'name', 'X',
-        'price_pence', 1, 'price_unit', 'session', 'offer_type', 'spa', 'conditions', '{"per_carer_per":"fortnight","max":1}'::jsonb), 'invalid_params', 'conditions.per_carer_per');
-    PERFORM pg_temp.refused('coord', 'supply.create', jsonb_build_object('provider_id', pg_temp.id('p_hotel'), 'kind', 'offer', 'name', 'X',
-        'price_pence', 1, 'price_unit', 'session', 'offer_type', 'spa', 'party_size', -2), 'invalid_params', 'party_size');
 
     -- update: changes validated as a whole; units follow bedrooms
     r := pg_temp.call('coord', 'supply.update', jsonb_build_object('supply_id', pg_temp.id('hh'), 'bedrooms', 1, 'sla', NULL));
@@ -356,9 +346,6 @@ BEGIN
         'ranges', jsonb_build_array(jsonb_build_object('from', d0, 'to', d0 + 900))), 'invalid_params', 'ranges[0].to');
     PERFORM pg_temp.refused('coord', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('bed1'),
         'ranges', jsonb_build_array(jsonb_build_object('from', d0, 'to', d0 + 3, 'quantity', 2))), 'invalid_params', 'ranges[0].quantity');
-    PERFORM pg_temp.refused('coord', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('bed1'),
-        'ranges', jsonb_build_array(jsonb_build_object('from', '2026-02-30', 'to', d0 + 3))), 'invalid_params', 'ranges[0].from');
-    PERFORM pg_temp.refused('coord', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('bed1'), 'ranges', '[]'::jsonb), 'invalid_params', 'ranges');
     PERFORM pg_temp.refused('prov', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('bed1'),
         'ranges', jsonb_build_array(jsonb_build_object('from', d0, 'to', d0 + 3))), 'forbidden');
     PERFORM pg_temp.refused('carer', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('bed1'),
@@ -407,8 +394,6 @@ BEGIN
         'ranges', jsonb_build_array(jsonb_build_object('from', d0 + 3, 'to', d0 + 4))), 'invalid_params', 'ranges[0].from');
     PERFORM pg_temp.refused('prov', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('w2'),
         'ranges', jsonb_build_array(jsonb_build_object('start', pg_temp.at(3, '08:00'), 'end_time', '20:00'))), 'invalid_params', 'ranges[0].end_time');
-    PERFORM pg_temp.refused('prov', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('w2'),
-        'ranges', jsonb_build_array(jsonb_build_object('start', '2030-01-01T08:00:00', 'end', pg_temp.at(3, '20:00')))), 'invalid_params', 'ranges[0].start');
 
     -- households: stays and day support, only inside the approval period
     PERFORM pg_temp.call('coord', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('hh'),
@@ -428,8 +413,6 @@ BEGIN
         'ranges', jsonb_build_array(jsonb_build_object('day', d0 + 40, 'quantity', 3))));
     PERFORM pg_temp.check((SELECT quantity FROM offer_session WHERE supply_id = pg_temp.id('offer') AND day = d0 + 40) = 3,
                           'publishing a session again sets its quantity');
-    PERFORM pg_temp.refused('coord', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('offer'),
-        'ranges', jsonb_build_array(jsonb_build_object('day', d0 + 41, 'quantity', -1))), 'invalid_params', 'ranges[0].quantity');
     PERFORM pg_temp.refused('coord', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('offer'),
         'ranges', jsonb_build_array(jsonb_build_object('day', d0 + 41, 'quantity', 1), jsonb_build_object('day', d0 + 41, 'quantity', 2))), 'invalid_params', 'ranges[1]');
     PERFORM pg_temp.refused('coord', 'availability.publish', jsonb_build_object('supply_id', pg_temp.id('offer'),
@@ -670,12 +653,8 @@ BEGIN
     PERFORM pg_temp.refused('carer', 'availability.search', jsonb_build_object('start', pg_temp.at(3, '12:00'), 'end', pg_temp.at(3, '11:00')), 'invalid_params', 'end');
     PERFORM pg_temp.refused('carer', 'availability.search', jsonb_build_object('start', pg_temp.at(-3, '12:00'), 'end', pg_temp.at(-3, '14:00')), 'invalid_params', 'start');
     PERFORM pg_temp.refused('carer', 'availability.search', jsonb_build_object('kinds', '["worker"]'::jsonb, 'from', d0 + 3, 'to', d0 + 4), 'invalid_params', 'start');
-    PERFORM pg_temp.refused('carer', 'availability.search', jsonb_build_object('kinds', '["bed","castle"]'::jsonb, 'from', d0 + 3, 'to', d0 + 4), 'invalid_params', 'kinds[1]');
     PERFORM pg_temp.refused('carer', 'availability.search', jsonb_build_object('from', d0 + 3, 'to', d0 + 4, 'needs', '["dementia","unicorns"]'::jsonb), 'invalid_params', 'needs[1]');
     PERFORM pg_temp.refused('carer', 'availability.search', jsonb_build_object('from', d0 + 3, 'to', d0 + 4, 'language', 'xx'), 'invalid_params', 'language');
-    PERFORM pg_temp.refused('carer', 'availability.search', jsonb_build_object('from', d0 + 3, 'to', d0 + 4, 'near', '{"lat":53.4,"lon":-2.9}'::jsonb), 'invalid_params', 'near.radius_km');
-    PERFORM pg_temp.refused('carer', 'availability.search', jsonb_build_object('from', d0 + 3, 'to', d0 + 4, 'max_cost_pence', -5), 'invalid_params', 'max_cost_pence');
-    PERFORM pg_temp.refused('carer', 'availability.search', jsonb_build_object('from', d0 + 3, 'to', d0 + 4, 'limit', 500), 'invalid_params', 'limit');
 
     -- a provider taken out of service takes its supply out of search
     PERFORM pg_temp.refused('coord', 'provider.update', jsonb_build_object('provider_id', pg_temp.id('p_res'), 'active', false), 'booked');
@@ -689,16 +668,18 @@ BEGIN
 END $$;
 
 -- ---------------------------------------------------------------------------
--- The generator
+-- The generator (not part of a deployment: loaded here, as benchmarks do)
+
+\ir ../../clients/gen/generate.sql
 
 DO $$
 DECLARE
-    r jsonb := rs_generate_inventory(pg_temp.id('a2'), 30, 0.5);
+    r jsonb := gen.generate_inventory(pg_temp.id('a2'), 30, 0.5);
     s jsonb;
 BEGIN
     PERFORM pg_temp.check(r->'supply' = '{"bed":30,"worker":30,"household":30,"offer":30}' AND (r->>'providers')::int = 8
                           AND (r->>'spans')::int > 30 * 200 AND (r->>'offer_sessions')::int > 30 * 50,
-                          'rs_generate_inventory counts: ' || r::text);
+                          'gen.generate_inventory counts: ' || r::text);
     s := pg_temp.call('coord2', 'availability.search', jsonb_build_object('from', rs_today() + 30, 'to', rs_today() + 32,
         'near', '{"lat":53.41,"lon":-2.98,"radius_km":15}'::jsonb));
     PERFORM pg_temp.check(jsonb_array_length(s->'results') = 20, 'generated supply is found by search');

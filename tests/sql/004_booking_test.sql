@@ -43,7 +43,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     r jsonb;
 BEGIN
-    EXECUTE format('SELECT api.%I($1, $2)', replace(method, '.', '_'))
+    EXECUTE format('SELECT %I($1, $2)', method)
        INTO r USING pg_temp.ctx(uname, method), p;
     RETURN r;
 END $$;
