@@ -1,18 +1,14 @@
 /*
  * Params schemas of the family, budget and booking methods. The gate
- * checks shapes, types and coarse ranges here, before SQL is reached; the
- * SQL functions check again, with the exact limits (coordinates in
- * England, capability codes in the vocabulary, dates in the future...) and
- * the rules that need the data.
+ * checks shapes, types and every bound here (lengths, ranges, counts:
+ * PROTOCOL.md's figures), before SQL is reached; the SQL functions check
+ * only the rules that need the data or the date (capability codes in the
+ * vocabulary, dates in the future, whose records ids name...).
  */
-#include "booking.h"
+#include "booking_params.h"
 
 #include "fields.h"
 
-
-/* Coordinates are bounded to England exactly in SQL; here, roughly. */
-#define LAT NUM("lat", 0, 49, 56)
-#define LON NUM("lon", 0, -7, 2)
 
 static const char *const referral_routes[] = { "self_referral", "gp_carers_prescription",
 	"health_professional", "social_prescriber", "council_assessment", "carers_centre", "other", NULL };
@@ -49,8 +45,8 @@ static const struct field_spec carer_fields[] = {
 	STR("phone", 0, 1, 40),
 	STR("email", 0, 3, 200),
 	STR("postcode_district", 0, 2, 8),
-	LAT,
-	LON,
+	LAT(0),
+	LON(0),
 	ARR("languages", 0, 0, 50, FT_STRING),
 	ARR("needs", 0, 0, 100, FT_STRING),
 	BOOL("online", 0),
@@ -69,12 +65,12 @@ static const struct field_spec person_fields[] = {
 	ARR("wishes", 0, 0, 100, FT_STRING),
 	ARR("languages", 0, 0, 50, FT_STRING),
 	STR("postcode_district", 0, 2, 8),
-	LAT,
-	LON,
+	LAT(0),
+	LON(0),
 	OBJ("consent", 0, &consent_schema),
 	STR("relationship", 0, 1, 100),
 	BOOL("primary", 0),
-	ARR("preferred_supply_ids", 0, 0, 50, FT_INT),
+	ARR_IDS("preferred_supply_ids", 0, 0, 50),
 	STR("notes", 0, 1, 4000),
 	END,
 };
@@ -124,11 +120,11 @@ static const struct field_spec person_update_fields[] = {
 	ARR("wishes", 0, 0, 100, FT_STRING),
 	ARR("languages", 0, 0, 50, FT_STRING),
 	STR("postcode_district", 0, 2, 8),
-	LAT,
-	LON,
+	LAT(0),
+	LON(0),
 	OBJ("consent", 0, &consent_schema),
-	ARR("preferred_supply_ids", 0, 0, 50, FT_INT),
-	ARR("avoid_supply_ids", 0, 0, 50, FT_INT),
+	ARR_IDS("preferred_supply_ids", 0, 0, 50),
+	ARR_IDS("avoid_supply_ids", 0, 0, 50),
 	STR("notes", FF_NULLABLE, 1, 4000),
 	END,
 };
@@ -186,13 +182,13 @@ const struct param_schema budget_summary_params = { budget_summary_fields, 0 };
 	ARR_ENUM("kinds", 0, 0, 4, kinds),                      \
 	ARR("needs", 0, 0, 100, FT_STRING),                     \
 	ARR("wishes", 0, 0, 100, FT_STRING),                    \
-	STR("language", 0, 2, 3),                               \
+	STR("language", 0, 2, 2), /* ISO 639-1 */               \
 	ENUM("gender", 0, genders),                             \
-	NUM("radius_km", 0, 0, 200),                            \
+	NUM("radius_km", 0, 0.1, 200),                          \
 	ID("supply_id", 0),                                     \
 	ID("session_id", 0),                                    \
 	INT("seats", 0, 1, 10),                                 \
-	ARR("pay_from", 0, 1, 10, FT_INT),                      \
+	ARR_IDS("pay_from", 0, 1, 10),                          \
 	BOOL("self_fund_remainder", 0),                         \
 	STR("override_reason", 0, 1, 500),                      \
 	STR("notes", 0, 1, 2000)

@@ -1,11 +1,11 @@
 /*
  * Families, budgets and bookings (issue 4): the params schemas of their
- * methods. The work is done in SQL (sql/003_families_ledger.sql,
- * sql/004_booking.sql) through sqlcall_handler; the method table
+ * methods. The work is done in SQL (sql/api/3*_*.sql and 4*_*.sql)
+ * through sqlcall_handler; the method table
  * (methods.def) names these schemas.
  */
-#ifndef RS_BOOKING_H
-#define RS_BOOKING_H
+#ifndef RS_BOOKING_PARAMS_H
+#define RS_BOOKING_PARAMS_H
 
 #include "schema.h"
 

@@ -32,7 +32,6 @@ struct conn {
 };
 
 static TAILQ_HEAD(, conn) all_conns = TAILQ_HEAD_INITIALIZER(all_conns);
-static unsigned long long next_id;
 
 static void process_input(struct conn *c);
 
@@ -147,7 +146,7 @@ static const struct reply_ops conn_reply_ops = { on_reply_ready, on_set_principa
 
 static struct reply *queue_reply(struct conn *c)
 {
-	struct reply *r = reply_new(c, &conn_reply_ops);
+	struct reply *r = reply_new(c, &conn_reply_ops, c->id);
 	if (!r)
 		return NULL;
 	TAILQ_INSERT_TAIL(&c->replies, r, link);
@@ -303,7 +302,7 @@ struct conn *conn_new(struct server *srv, evutil_socket_t fd, const char *peer)
 		return NULL;
 	}
 	c->srv = srv;
-	c->id = ++next_id;
+	c->id = server_conn_id(srv);
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	TAILQ_INIT(&c->replies);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);

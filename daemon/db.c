@@ -1,4 +1,5 @@
 #include "db.h"
+#include "autoconf.h"
 #include "log.h"
 
 #include <event2/event.h>
@@ -61,7 +62,7 @@ struct db_conn {
 struct db_pool {
 	struct event_base *base;
 	char *conninfo;
-	char options[64];
+	char options[160];
 	int nconns;
 	struct db_conn *conns;
 	struct job_queue queue[DB_NLANES];
@@ -598,8 +599,10 @@ struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int n
 	p->conns = calloc((size_t)p->nconns, sizeof(*p->conns));
 	p->queue_max = 10000;
 	p->reconnect_max_ms = 5000;
-	snprintf(p->options, sizeof(p->options), "-c statement_timeout=%d -c TimeZone=UTC",
-		 statement_timeout_ms);
+	/* The release's own code first (deploy.h), then the tables. */
+	snprintf(p->options, sizeof(p->options),
+		 "-c statement_timeout=%d -c TimeZone=UTC -c search_path=%s,public",
+		 statement_timeout_ms, RS_CODE_SCHEMA);
 	TAILQ_INIT(&p->queue[0]);
 	TAILQ_INIT(&p->queue[1]);
 	if (!p->conninfo || !p->conns) {

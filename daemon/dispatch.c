@@ -1,39 +1,12 @@
 #include "dispatch.h"
 #include "config.h"
-#include "log.h"
+#include "method.h"
 #include "metrics.h"
+#include "schema.h"
 #include "server.h"
-
-#include "booking.h"
-#include "inventory.h"
-#include "session.h"
-#include "sqlcall.h"
-#include "system.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static const struct method methods[] = {
-#define METHOD(name, fn, roles, schema, flags, sql) { name, fn, roles, schema, flags, sql },
-#include "methods.def"
-#undef METHOD
-};
-#define NMETHODS ((int)(sizeof(methods) / sizeof(methods[0])))
-
-int method_count(void) { return NMETHODS; }
-
-const struct method *method_at(int i) { return i >= 0 && i < NMETHODS ? &methods[i] : NULL; }
-
-int method_index(const struct method *m) { return (int)(m - methods); }
-
-const struct method *method_find(const char *name)
-{
-	/* ~50 names: a linear scan costs less than the JSON parse before it. */
-	for (int i = 0; i < NMETHODS; i++)
-		if (strcmp(methods[i].name, name) == 0)
-			return &methods[i];
-	return NULL;
-}
 
 void dispatch_reject(struct reply *reply, int code, const char *message)
 {

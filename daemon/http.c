@@ -23,11 +23,15 @@ struct http_front {
 	int pending;
 };
 
-/* One POST /rpc in progress. `req` is NULL once the client has gone. */
+/* One POST /rpc in progress. `req` is NULL once the client has gone.
+ * Each exchange gets a connection id of its own: HTTP carries nothing
+ * from one request to the next, and libevent gives an HTTP connection no
+ * place to keep one. */
 struct exchange {
 	struct http_front *h;
 	struct evhttp_request *req;
 	struct reply *reply;
+	unsigned long long conn_id;
 	char *body;
 	size_t len;
 };
@@ -88,7 +92,7 @@ static const struct reply_ops http_reply_ops = { rpc_ready, NULL };
 
 static void rpc_dispatch(struct exchange *x, struct principal *who)
 {
-	x->reply = reply_new(x, &http_reply_ops);
+	x->reply = reply_new(x, &http_reply_ops, x->conn_id);
 	if (!x->reply) {
 		if (x->req)
 			evhttp_send_error(x->req, 500, "out of memory");
@@ -127,6 +131,7 @@ static void handle_rpc(struct http_front *h, struct evhttp_request *req)
 	}
 	x->h = h;
 	x->req = req;
+	x->conn_id = server_conn_id(h->srv);
 	x->len = evbuffer_get_length(in);
 	x->body = malloc(x->len + 1);
 	if (!x->body) {

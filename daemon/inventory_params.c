@@ -1,23 +1,22 @@
 /*
  * Params schemas of the inventory methods. The gate checks shapes, types
- * and coarse ranges here, before SQL is reached; the SQL functions check
- * again, with the exact limits (coordinates in England, capability codes
- * in the vocabulary, dates not in the past, which fields each kind of
- * supply takes) and the rules that need the data.
+ * and every bound here (lengths, ranges, counts: PROTOCOL.md's figures),
+ * before SQL is reached; the SQL functions check only the rules that need
+ * the data or the date (capability codes in the vocabulary, dates not in
+ * the past, which fields each kind of supply takes).
  */
-#include "inventory.h"
+#include "inventory_params.h"
 
 #include "fields.h"
 
+/* A price per night, hour, session or stay (at most 100,000 pounds), and a
+ * sum of money (at most a million pounds). */
+#define PRICE(n, fl) INT(n, fl, 0, 10000000)
 #define PENCE(n, fl) INT(n, fl, 0, 100000000)
 /* Capability codes and ISO 639-1 language codes; SQL checks each against
  * the vocabulary and names the bad one ("needs[2]"). */
 #define CODES(n) ARR(n, 0, 0, 100, FT_STRING)
 #define LANGS(n) ARR(n, 0, 0, 50, FT_STRING)
-
-/* Coordinates are bounded to England exactly in SQL; here, roughly. */
-#define LAT(fl) NUM("lat", fl, 49, 56)
-#define LON(fl) NUM("lon", fl, -7, 2)
 
 static const char *const provider_types[] = { "residential", "sitting", "shared_lives", "hotel_leisure",
 	NULL };
@@ -143,7 +142,7 @@ static const struct param_schema conditions_schema = { conditions_fields, 0 };
 	/* household */ \
 	INT("bedrooms", 0, 0, 6), \
 	INT("day_places", 0, 0, 6), \
-	PENCE("day_price_pence", nl), \
+	PRICE("day_price_pence", nl), \
 	ENUM("day_price_unit", nl, day_price_units), \
 	OBJ("compatibility", nl, &compatibility_schema), \
 	DATE("approved_from", 0), \
@@ -161,7 +160,7 @@ static const struct field_spec supply_create_fields[] = {
 	ID("provider_id", 0), /* provider users: their own by default */
 	ENUM("kind", FF_REQUIRED, kinds),
 	STR("name", FF_REQUIRED, 1, 200),
-	PENCE("price_pence", FF_REQUIRED),
+	PRICE("price_pence", FF_REQUIRED),
 	ENUM("price_unit", FF_REQUIRED, price_units),
 	SUPPLY_PROFILE(0),
 	END,
@@ -171,7 +170,7 @@ const struct param_schema supply_create_params = { supply_create_fields, 0 };
 static const struct field_spec supply_update_fields[] = {
 	ID("supply_id", FF_REQUIRED),
 	STR("name", 0, 1, 200),
-	PENCE("price_pence", 0),
+	PRICE("price_pence", 0),
 	ENUM("price_unit", 0, price_units),
 	BOOL("active", 0),
 	SUPPLY_PROFILE(FF_NULLABLE),
@@ -254,9 +253,9 @@ static const struct field_spec availability_list_fields[] = {
 const struct param_schema availability_list_params = { availability_list_fields, 0 };
 
 static const struct field_spec near_fields[] = {
-	NUM("lat", FF_REQUIRED, 49, 56),
-	NUM("lon", FF_REQUIRED, -7, 2),
-	NUM("radius_km", FF_REQUIRED, 0, 200),
+	LAT(FF_REQUIRED),
+	LON(FF_REQUIRED),
+	NUM("radius_km", FF_REQUIRED, 0.1, 200),
 	END,
 };
 static const struct param_schema near_schema = { near_fields, 0 };
@@ -270,11 +269,11 @@ static const struct field_spec availability_search_fields[] = {
 	TS("end", 0),
 	CODES("needs"),
 	CODES("wishes"),
-	STR("language", 0, 2, 3),
+	STR("language", 0, 2, 2), /* ISO 639-1 */
 	ENUM("gender", 0, genders),
 	OBJ("near", 0, &near_schema),
 	ID("supply_id", 0),
-	ARR("preferred_supply_ids", 0, 0, 50, FT_INT),
+	ARR_IDS("preferred_supply_ids", 0, 0, 50),
 	PENCE("max_cost_pence", 0),
 	LIMIT(100),
 	OFFSET,

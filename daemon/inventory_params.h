@@ -1,11 +1,11 @@
 /*
  * Inventory (issue 3): providers, supply, availability and search. The
  * params schemas of its methods; the work is done in SQL
- * (sql/002_inventory.sql) through sqlcall_handler, and the method table
+ * (sql/api/2*_*.sql) through sqlcall_handler, and the method table
  * (methods.def) names these schemas.
  */
-#ifndef RS_INVENTORY_H
-#define RS_INVENTORY_H
+#ifndef RS_INVENTORY_PARAMS_H
+#define RS_INVENTORY_PARAMS_H
 
 #include "schema.h"
 

@@ -6,12 +6,12 @@
 #include "config.h"
 #include "conn.h"
 #include "db.h"
-#include "dispatch.h"
 #include "http.h"
 #include "janitor.h"
 #include "kdf.h"
 #include "listener.h"
 #include "log.h"
+#include "method.h"
 #include "metrics.h"
 #include "migrate.h"
 #include "server.h"
@@ -29,7 +29,8 @@ struct daemon {
 	struct server srv;
 	struct config_overrides ov;
 	const char *config_path;
-	int check_only, migrate_only;
+	int check_only, migrate_only, dry_run, drop_old_code;
+	struct release_info release;
 	struct janitor *janitor;
 	struct event *sig_int, *sig_term, *sig_hup, *drain_timer;
 	int drain_ticks;
@@ -43,11 +44,13 @@ static void usage(FILE *out)
 		"  --listen HOST:PORT   JSON-RPC over TCP (default 127.0.0.1:7878)\n"
 		"  --http HOST:PORT     HTTP: POST /rpc, /healthz, /metrics, web client\n"
 		"  --db CONNINFO        libpq connection string\n"
-		"  --sql-dir DIR        migrations folder      --web-dir DIR  web client folder\n"
+		"  --sql-dir DIR        SQL folder (schema/, api/)  --web-dir DIR  web client folder\n"
 		"  --log-level LEVEL    error, warn, info, debug\n"
 		"  --set KEY=VALUE      any setting below\n"
-		"  --check-config       check the settings, print them and exit\n"
-		"  --migrate-only       apply pending migrations and exit\n"
+		"  --check-config       check the settings and the SQL files, print them and exit\n"
+		"  --migrate-only       apply pending migrations, deploy this release's code, exit\n"
+		"  --dry-run            with --migrate-only: say what it would do, change nothing\n"
+		"  --drop-old-code      drop the code of every other release, then exit\n"
 		"  --version, --help\n\nsettings:\n");
 	config_print_help(out);
 }
@@ -81,6 +84,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		{ "db", 1, NULL, 'd' }, { "sql-dir", 1, NULL, 's' }, { "web-dir", 1, NULL, 'w' },
 		{ "log-level", 1, NULL, 'L' }, { "set", 1, NULL, 'S' },
 		{ "check-config", 0, NULL, 'k' }, { "migrate-only", 0, NULL, 'm' },
+		{ "dry-run", 0, NULL, 'n' }, { "drop-old-code", 0, NULL, 'D' },
 		{ "version", 0, NULL, 'V' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	static const struct { int opt; const char *key; } keyed[] = {
@@ -103,6 +107,8 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		case 'S': if (add_set(d, optarg) != 0) return -1; break;
 		case 'k': d->check_only = 1; break;
 		case 'm': d->migrate_only = 1; break;
+		case 'n': d->dry_run = 1; break;
+		case 'D': d->drop_old_code = d->migrate_only = 1; break;
 		case 'V': printf("respited %s\n", PACKAGE_VERSION); return 1;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -1;
@@ -110,6 +116,10 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "respited: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (d->dry_run && !d->migrate_only) {
+		fprintf(stderr, "respited: --dry-run goes with --migrate-only or --drop-old-code\n");
 		return -1;
 	}
 	return 0;
@@ -181,12 +191,29 @@ static int add_signals(struct daemon *d)
 
 /* ---- start-up ---- */
 
-static int prepare_database(const struct config *c, char *err, size_t errlen)
+static int prepare_database(struct daemon *d, const struct config *c, char *err, size_t errlen)
 {
-	if (migrate_run(c->db, c->sql_dir, err, errlen) != 0)
+	struct migrate_opts o = { d->dry_run, d->drop_old_code, stdout };
+	if (migrate_run(c->db, c->sql_dir, &o, &d->release, err, errlen) != 0)
 		return -1;
+	d->srv.release = &d->release;
+	if (d->dry_run)
+		return 0;
 	return migrate_bootstrap_admin(c->db, c->admin_user, c->admin_password,
 				       (int)c->kdf_iterations, err, errlen);
+}
+
+/* --check-config: the settings, then the SQL they point at. */
+static int check_config(const struct config *c)
+{
+	char err[1024];
+	config_dump(c, stdout);
+	if (migrate_describe(c->db, c->sql_dir, stdout, err, sizeof(err)) != 0) {
+		fprintf(stderr, "respited: %s\n", err);
+		return 1;
+	}
+	printf("configuration ok\n");
+	return 0;
 }
 
 static int start_services(struct daemon *d)
@@ -231,12 +258,9 @@ static void stop_services(struct daemon *d)
 static int run(struct daemon *d, const struct config *c)
 {
 	char err[1024];
-	if (d->check_only) {
-		config_dump(c, stdout);
-		printf("configuration ok\n");
-		return 0;
-	}
-	if (prepare_database(c, err, sizeof(err)) != 0) {
+	if (d->check_only)
+		return check_config(c);
+	if (prepare_database(d, c, err, sizeof(err)) != 0) {
 		log_error("event=startup result=failed error=\"%s\"", err);
 		return 1;
 	}

@@ -1,6 +1,6 @@
 #include "metrics.h"
 #include "db.h"
-#include "dispatch.h"
+#include "method.h"
 #include "server.h"
 
 #include <event2/buffer.h>

@@ -1,6 +1,6 @@
 #include "request.h"
-#include "dispatch.h"
 #include "log.h"
+#include "method.h"
 #include "metrics.h"
 
 #include <stdio.h>
@@ -12,18 +12,6 @@ uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-unsigned role_parse(const char *name)
-{
-	static const struct { const char *name; unsigned bit; } roles[] = {
-		{ "admin", R_ADMIN }, { "coordinator", R_COORD }, { "provider", R_PROVIDER },
-		{ "carer", R_CARER }, { "call_handler", R_HANDLER },
-	};
-	for (size_t i = 0; name && i < sizeof(roles) / sizeof(roles[0]); i++)
-		if (strcmp(name, roles[i].name) == 0)
-			return roles[i].bit;
-	return 0;
 }
 
 /* ---- principal ---- */
@@ -70,13 +58,14 @@ void principal_unref(struct principal *p)
 
 /* ---- reply ---- */
 
-struct reply *reply_new(void *owner, const struct reply_ops *ops)
+struct reply *reply_new(void *owner, const struct reply_ops *ops, unsigned long long conn_id)
 {
 	struct reply *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
 	r->owner = owner;
 	r->ops = ops;
+	r->conn_id = conn_id;
 	return r;
 }
 
@@ -180,8 +169,7 @@ static void request_finish(struct request *req, char *text, int is_error)
 {
 	uint64_t took = now_ns() - req->started_ns;
 	metrics_request_done(req->m ? method_index(req->m) : -1, is_error, took);
-	log_debug("event=request seq=%llu method=%s error=%d us=%llu",
-		  (unsigned long long)req->seq, req->m ? req->m->name : "-", is_error,
+	log_debug("event=request " REQ_LOG_FMT " error=%d us=%llu", REQ_LOG_ARGS(req), is_error,
 		  (unsigned long long)(took / 1000));
 	if (!req->has_id) { /* a notification gets no answer, even an error */
 		free(text);

@@ -21,26 +21,12 @@
 struct server;
 struct method;
 
-/* Roles as bits, so a method's allowed roles are one mask. */
-enum role_bit {
-	R_ANON = 1 << 0,
-	R_ADMIN = 1 << 1,
-	R_COORD = 1 << 2,
-	R_PROVIDER = 1 << 3,
-	R_CARER = 1 << 4,
-	R_HANDLER = 1 << 5,
-};
-#define R_USERS (R_ADMIN | R_COORD | R_PROVIDER | R_CARER | R_HANDLER)
-
-/* Parses "admin", "coordinator", ... into an R_* bit; 0 if unknown. */
-unsigned role_parse(const char *name);
-
 /* Who a request runs as, shared by reference between a connection and the
  * requests it has in flight. */
 struct principal {
 	int refs;
 	int64_t user_id;
-	unsigned role;
+	unsigned role;   /* an R_* bit (method.h) */
 	char *ctx_json;  /* rs_user_ctx(): the identity passed to SQL */
 	char token_hash[65];
 	time_t expires;
@@ -63,6 +49,7 @@ struct reply {
 	TAILQ_ENTRY(reply) link; /* the owner's queue */
 	void *owner;             /* NULL once the owner has gone */
 	const struct reply_ops *ops;
+	unsigned long long conn_id; /* the connection it came on, for logs */
 	int batch;
 	int nparts, ndone;
 	int barrier;             /* holds a call that changes the identity */
@@ -71,7 +58,8 @@ struct reply {
 	char *single;            /* storage when nparts == 1 */
 };
 
-struct reply *reply_new(void *owner, const struct reply_ops *ops);
+/* conn_id: server_conn_id() of the connection the message came on. */
+struct reply *reply_new(void *owner, const struct reply_ops *ops, unsigned long long conn_id);
 /* The owner is going away: free finished replies, orphan the others. */
 void reply_disown(struct reply *r);
 void reply_free(struct reply *r);
@@ -95,6 +83,13 @@ struct request {
 	uint64_t started_ns;
 	uint64_t seq;          /* for logs */
 };
+
+/* Every log line about a request starts its key=value pairs with these,
+ * so one request reads as one thread in the logs:
+ *   log_info("event=x " REQ_LOG_FMT " more=%d", REQ_LOG_ARGS(req), n); */
+#define REQ_LOG_FMT "conn=%llu req=%llu method=%s"
+#define REQ_LOG_ARGS(req) (req)->reply->conn_id, (unsigned long long)(req)->seq, \
+	(req)->m ? (req)->m->name : "-"
 
 struct request *request_new(struct server *srv, const struct method *m, struct reply *reply,
 			    int slot, const struct rpc_request *rr, struct principal *who);

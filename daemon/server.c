@@ -14,3 +14,5 @@ int server_client_open(struct server *s)
 }
 
 void server_client_close(struct server *s) { s->nclients--; }
+
+unsigned long long server_conn_id(struct server *s) { return ++s->last_conn_id; }

@@ -1,8 +1,10 @@
 #include "session.h"
 #include "config.h"
 #include "db.h"
+#include "fields.h"
 #include "kdf.h"
 #include "log.h"
+#include "method.h"
 #include "server.h"
 #include "sqlcall.h"
 
@@ -12,14 +14,14 @@
 #include <string.h>
 
 static const struct field_spec login_fields[] = {
-	{ "username", FT_STRING, FF_REQUIRED, 1, 64, NULL, NULL, 0 },
-	{ "password", FT_STRING, FF_REQUIRED, 1, 1024, NULL, NULL, 0 },
+	STR("username", FF_REQUIRED, 1, 64),
+	STR("password", FF_REQUIRED, 1, 1024),
 	{ NULL },
 };
 const struct param_schema session_login_params = { login_fields, 0 };
 
 static const struct field_spec resume_fields[] = {
-	{ "token", FT_STRING, FF_REQUIRED, 64, 64, NULL, NULL, 0 },
+	STR("token", FF_REQUIRED, 64, 64),
 	{ NULL },
 };
 const struct param_schema session_resume_params = { resume_fields, 0 };
@@ -108,7 +110,7 @@ static void login_created(const struct db_result *r, void *arg)
 	json_object_object_add(res, "user", json_tokener_parse(ctx));
 	request_set_principal(req, p);
 	principal_unref(p);
-	log_info("event=login user_id=%s result=ok", l->user_id);
+	log_info("event=login " REQ_LOG_FMT " user_id=%s result=ok", REQ_LOG_ARGS(req), l->user_id);
 	request_result(req, res);
 	login_free(l);
 }
@@ -116,7 +118,8 @@ static void login_created(const struct db_result *r, void *arg)
 static void login_failed_recorded(const struct db_result *r, void *arg)
 {
 	struct login *l = arg;
-	log_info("event=login user_id=%s result=bad_password", l->user_id);
+	log_info("event=login " REQ_LOG_FMT " user_id=%s result=bad_password", REQ_LOG_ARGS(l->req),
+		 l->user_id);
 	request_error_reason(l->req, RS_R_bad_credentials, NULL, NULL);
 	login_free(l);
 }
@@ -184,7 +187,8 @@ static void login_looked_up(const struct db_result *r, void *arg)
 		return;
 	}
 	if (PQntuples(r->res) == 1 && strcmp(PQgetvalue(r->res, 0, 4), "t") == 0) {
-		log_info("event=login user_id=%s result=locked", PQgetvalue(r->res, 0, 0));
+		log_info("event=login " REQ_LOG_FMT " user_id=%s result=locked", REQ_LOG_ARGS(l->req),
+			 PQgetvalue(r->res, 0, 0));
 		request_error_reason(l->req, RS_R_locked_out, NULL, NULL);
 		login_free(l);
 		return;

@@ -3,6 +3,10 @@
  * caller's identity (ctx) and the validated params as jsonb, does the whole
  * job in one transaction and returns the result as jsonb. One round trip
  * per call, and PostgreSQL guards the invariants.
+ *
+ * The function is named exactly like the method ("booking.hold"): the
+ * wrapper the release's gate generates (sql/api/00_gate.sql), found in the
+ * release's schema through the connection's search_path.
  */
 #ifndef RS_SQLCALL_H
 #define RS_SQLCALL_H

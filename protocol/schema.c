@@ -196,6 +196,11 @@ static int has_bounds(const struct field_spec *f)
 	return f->min != 0 || f->max != 0;
 }
 
+static int has_num_bounds(const struct field_spec *f)
+{
+	return f->num_min != 0 || f->num_max != 0;
+}
+
 /* A string without embedded NUL (\u0000 parses, but C code downstream
  * would silently cut the value there). */
 static int get_string(struct vctx *c, const struct field_spec *f, json_object *v,
@@ -210,6 +215,14 @@ static int get_string(struct vctx *c, const struct field_spec *f, json_object *v
 	return 0;
 }
 
+static int is_blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+			return 0;
+	return 1;
+}
+
 static int check_string(struct vctx *c, const struct field_spec *f, json_object *v)
 {
 	const char *s;
@@ -221,6 +234,9 @@ static int check_string(struct vctx *c, const struct field_spec *f, json_object 
 		return fail(c, "too short");
 	if (has_bounds(f) && (int64_t)len > f->max)
 		return fail(c, "too long");
+	/* A name, note or reason that must be given is not given by spaces. */
+	if (has_bounds(f) && f->min >= 1 && is_blank(s, len))
+		return fail(c, "blank");
 	return 0;
 }
 
@@ -254,7 +270,7 @@ static int check_number(struct vctx *c, const struct field_spec *f, json_object 
 	/* 1e400 parses to infinity; never let it reach arithmetic. */
 	if (!isfinite(d))
 		return fail(c, "out of range");
-	if (has_bounds(f) && (d < (double)f->min || d > (double)f->max))
+	if (has_num_bounds(f) && (d < f->num_min || d > f->num_max))
 		return fail(c, "out of range");
 	return 0;
 }
@@ -314,14 +330,15 @@ static int check_array(struct vctx *c, const struct field_spec *f, json_object *
 		return fail(c, "too short");
 	if (has_bounds(f) && (int64_t)n > f->max)
 		return fail(c, "too long");
-	/* Items share the array's enum values and sub-schema; array bounds
-	 * are about the length, so items get none. */
+	/* Without `each`, items share the array's enum values and sub-schema;
+	 * array bounds are about the length, so items get none. */
 	const struct field_spec item = {
 		.name = NULL, .type = f->item, .values = f->values, .sub = f->sub, .item = FT_ANY,
 	};
+	const struct field_spec *spec = f->each ? f->each : &item;
 	for (size_t i = 0; i < n; i++) {
 		size_t mark = path_push_index(c, i);
-		if (check_value(c, &item, json_object_array_get_idx(v, i)))
+		if (check_value(c, spec, json_object_array_get_idx(v, i)))
 			return -1;
 		path_pop(c, mark);
 	}

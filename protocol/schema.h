@@ -13,14 +13,14 @@
 enum field_type {
 	FT_STRING,    /* min/max bound the length in bytes */
 	FT_INT,       /* min/max bound the value (int64) */
-	FT_NUMBER,    /* double; min/max bound the value */
+	FT_NUMBER,    /* double; num_min/num_max bound the value */
 	FT_BOOL,
 	FT_DATE,      /* "YYYY-MM-DD", a real calendar date */
 	FT_TIME,      /* "HH:MM" 24h local time */
 	FT_TIMESTAMP, /* RFC 3339 with offset or Z, e.g. 2026-03-29T01:30:00Z */
 	FT_ENUM,      /* string, one of `values` */
 	FT_OBJECT,    /* validated against `sub` when set, else any object */
-	FT_ARRAY,     /* min/max bound the length; items validated as `item` */
+	FT_ARRAY,     /* min/max bound the length; items validated as `each`, else as `item` */
 	FT_ANY,
 };
 
@@ -38,10 +38,15 @@ struct field_spec {
 	const char *name;
 	enum field_type type;
 	unsigned flags;
-	int64_t min, max;                /* both 0: no bound */
+	int64_t min, max;                /* FT_STRING, FT_INT, FT_ARRAY; both 0: no bound */
+	double num_min, num_max;         /* FT_NUMBER; both 0: no bound */
 	const char *const *values;       /* FT_ENUM: NULL-terminated */
 	const struct param_schema *sub;  /* FT_OBJECT, or items of FT_ARRAY when item==FT_OBJECT */
 	enum field_type item;            /* FT_ARRAY: type of each element */
+	/* FT_ARRAY: when set, each element is checked against this spec (its
+	 * name is unused), so elements can have bounds of their own; else
+	 * elements are of type `item`, with the array's `values` and `sub`. */
+	const struct field_spec *each;
 };
 
 struct schema_error {

@@ -7,8 +7,8 @@
 #  3. starts this checkout's private PostgreSQL in var/pg (scripts/pg.sh:
 #     no TCP, its own socket directory, port $RESPITE_PGPORT or 54329),
 #     creating it the first time;
-#  4. creates the database "respite" when missing and applies the migrations
-#     (respited --migrate-only);
+#  4. creates the database "respite" when missing, applies the migrations
+#     and deploys the release's SQL code (respited --migrate-only);
 #  5. loads the demo data, every sql/demo/*.sql in name order, in one
 #     transaction, until that has succeeded once for the database: success
 #     is recorded with COMMENT ON DATABASE, so a later run does not load it
@@ -147,9 +147,9 @@ main() {
     CONNINFO=$("${PG[@]}" conninfo "$DB")
 
     ensure_database
-    log "applying migrations from sql/"
+    log "applying migrations and deploying the code from sql/"
     ./build/respited --migrate-only --db "$CONNINFO" --sql-dir sql ||
-        die "migrations failed"
+        die "migrations or the code deploy failed"
     load_demo_data
 
     banner

@@ -52,7 +52,8 @@ usage: $PROG [--dir DIR] [--port N] COMMAND
   stop              stop it
   status            say whether it runs (exit 0 yes, 3 no, 4 no cluster)
   conninfo [DB]     print a libpq connection string (DB defaults to respite)
-  psql [ARGS...]    run psql on it as superuser $DB_SUPERUSER, database respite
+  psql [ARGS...]    run psql on it as superuser $DB_SUPERUSER, database respite,
+                    with the newest release's code first in search_path
   sockdir           print its unix-socket directory (libpq's host)
   destroy           stop it and delete DIR
 EOF
@@ -328,10 +329,42 @@ cmd_conninfo() {
         "$DB_SUPERUSER" "$(conninfo_value "$db")"
 }
 
+# The database psql will open: -d/--dbname in ARGS, else PGDATABASE.
+psql_dbname() {
+    local db=$PGDATABASE i=0 a
+    local -a args=("${COMMAND_ARGS[@]}")
+    while (( i < ${#args[@]} )); do
+        a=${args[i]}
+        case $a in
+            -d|--dbname) db=${args[i + 1]:-$db}; i=$((i + 1)) ;;
+            --dbname=*) db=${a#--dbname=} ;;
+            -d?*) db=${a#-d} ;;
+        esac
+        i=$((i + 1))
+    done
+    printf '%s' "$db"
+}
+
+# The newest release's code schema in the database's code_release, or
+# nothing (no such database or table yet).
+newest_code_schema() {
+    "$BIN/psql" -X -q -A -t -d "$1" -c \
+        "SELECT schema_name FROM code_release ORDER BY deployed_at DESC LIMIT 1" \
+        2>/dev/null || true
+}
+
+# psql with search_path = the newest release's code, then the tables, as
+# the daemon's own connections have it: its functions are then callable
+# by name.
 cmd_psql() {
     require_cluster
     export PGHOST=$SOCKDIR PGPORT=$PORT PGUSER=$DB_SUPERUSER
     export PGDATABASE=${PGDATABASE:-respite}
+    local schema
+    schema=$(PGOPTIONS='' newest_code_schema "$(psql_dbname)")
+    if [[ $schema =~ ^api_[a-z0-9_]+$ ]]; then
+        export PGOPTIONS="${PGOPTIONS:-} -c search_path=$schema,public"
+    fi
     exec "$BIN/psql" "${COMMAND_ARGS[@]}"
 }
 

@@ -4,6 +4,7 @@
  * their own.
  */
 #include "harness.h"
+#include "method.h"
 
 #include <check.h>
 #include <fcntl.h>
@@ -366,27 +367,19 @@ START_TEST(roles_are_enforced)
 }
 END_TEST
 
-/* The method table and protocol/PROTOCOL.md must not drift apart. */
-START_TEST(every_method_is_documented)
+/* An admin's system.methods is the whole method table, in its order
+ * (tests/check_gate.c checks the table against PROTOCOL.md). */
+START_TEST(system_methods_lists_the_table)
 {
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/protocol/PROTOCOL.md", getenv("RESPITE_SRCDIR"));
-	FILE *f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	static char doc[1 << 20];
-	size_t n = fread(doc, 1, sizeof(doc) - 1, f);
-	doc[n] = '\0';
-	fclose(f);
 	struct h_client *c = h_connect(&daemon_main);
 	h_login(c, "adam", "admin-pass");
 	json_object *r = call(c, "system.methods", NULL);
 	json_object *list = h_get(r, "result.methods");
-	ck_assert_int_gt((int)json_object_array_length(list), 5);
-	for (size_t i = 0; i < json_object_array_length(list); i++) {
-		char heading[160];
-		const char *name = json_object_get_string(h_get(json_object_array_get_idx(list, i), "name"));
-		snprintf(heading, sizeof(heading), "\n### %s\n", name);
-		ck_assert_msg(strstr(doc, heading) != NULL, "%s is not in PROTOCOL.md", name);
+	ck_assert_ptr_nonnull(list);
+	ck_assert_int_eq((int)json_object_array_length(list), method_count());
+	for (int i = 0; i < method_count(); i++) {
+		const char *name = json_object_get_string(h_get(json_object_array_get_idx(list, (size_t)i), "name"));
+		ck_assert_str_eq(name, method_at(i)->name);
 	}
 	json_object_put(r);
 	h_close(c);
@@ -513,8 +506,8 @@ START_TEST(failed_migration_refuses_to_start)
 {
 	char dir[] = "/tmp/respited-sql-XXXXXX", cmd[1024];
 	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(cmd, sizeof(cmd), "cp %s/sql/*.sql %s/ && printf 'CREATE TABLE half_done (x int);\\nSELECT broken syntax here;\\n' > %s/999_broken.sql",
-		 getenv("RESPITE_SRCDIR"), dir, dir);
+	snprintf(cmd, sizeof(cmd), "cp -R %s/sql/schema %s/sql/api %s/ && printf 'CREATE TABLE half_done (x int);\\nSELECT broken syntax here;\\n' > %s/schema/999_broken.sql",
+		 getenv("RESPITE_SRCDIR"), getenv("RESPITE_SRCDIR"), dir, dir);
 	ck_assert_int_eq(system(cmd), 0);
 	struct h_daemon d;
 	char sqldir[300];
@@ -529,6 +522,55 @@ START_TEST(failed_migration_refuses_to_start)
 	free(v);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* Starts a daemon with extra args whose stderr (its log) goes to path. */
+static int start_logging_to(struct h_daemon *d, const char *path, const char *const *extra)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int saved = dup(2);
+	ck_assert(fd >= 0 && saved >= 0);
+	dup2(fd, 2);
+	int rc = h_daemon_start(d, db, extra);
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	return rc;
+}
+
+/* One request, one thread in the logs: every line about it names the
+ * connection, the request and the method. */
+START_TEST(request_logs_name_conn_req_method)
+{
+	char path[] = "/tmp/respited-log-XXXXXX", want[256];
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	struct h_daemon d;
+	const char *const extra[] = { "--log-level", "debug", NULL };
+	ck_assert_int_eq(start_logging_to(&d, path, extra), 0);
+	struct h_client *c = h_connect(&d);
+	ck_assert_ptr_nonnull(h_login(c, "carol", "carer-pass"));
+	json_object_put(call(c, "system.ping", NULL));
+	h_close(c);
+	ck_assert_int_eq(h_daemon_stop(&d, SIGTERM), 0);
+	FILE *f = fopen(path, "r");
+	static char log[1 << 20];
+	size_t n = fread(log, 1, sizeof(log) - 1, f);
+	log[n] = '\0';
+	fclose(f);
+	unlink(path);
+	const char *login = strstr(log, "event=login conn=");
+	ck_assert_msg(login != NULL, "no login in:\n%s", log);
+	unsigned long long conn = strtoull(login + strlen("event=login conn="), NULL, 10);
+	ck_assert_ptr_nonnull(strstr(login, " req=1 method=session.login user_id="));
+	snprintf(want, sizeof(want), "event=conn_open conn=%llu ", conn);
+	ck_assert_msg(strstr(log, want) != NULL, "'%s' not in:\n%s", want, log);
+	snprintf(want, sizeof(want), "event=request conn=%llu req=1 method=session.login ", conn);
+	ck_assert_msg(strstr(log, want) != NULL, "'%s' not in:\n%s", want, log);
+	snprintf(want, sizeof(want), "event=request conn=%llu req=2 method=system.ping ", conn);
+	ck_assert_msg(strstr(log, want) != NULL, "'%s' not in:\n%s", want, log);
 }
 END_TEST
 
@@ -568,7 +610,7 @@ static Suite *daemon_suite(void)
 	tcase_add_test(sess, lockout_after_failures);
 	tcase_add_test(sess, token_resume_on_new_connection);
 	tcase_add_test(sess, roles_are_enforced);
-	tcase_add_test(sess, every_method_is_documented);
+	tcase_add_test(sess, system_methods_lists_the_table);
 	tcase_add_test(sess, http_rpc_with_bearer_token);
 	tcase_add_test(sess, http_health_metrics_static);
 	suite_add_tcase(s, sess);
@@ -577,6 +619,7 @@ static Suite *daemon_suite(void)
 	tcase_add_test(life, sighup_reload_keeps_connections);
 	tcase_add_test(life, failed_migration_refuses_to_start);
 	tcase_add_test(life, sigterm_exits_cleanly);
+	tcase_add_test(life, request_logs_name_conn_req_method);
 	tcase_add_test(life, postgres_restart_is_survived);
 	suite_add_tcase(s, life);
 	return s;

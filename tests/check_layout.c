@@ -9,7 +9,7 @@
  *  - the role check and the idempotency prologue are written once, in the
  *    gate (sql/api/00_gate.sql), never in a method's own function.
  * Session-local helpers of the SQL scenarios (pg_temp.*) are not part of
- * any database and are left out.
+ * any database and are left out, and so is tests/fixtures/ (a dump).
  */
 #include <check.h>
 #include <ctype.h>
@@ -23,7 +23,7 @@
 
 struct def {
 	char name[128];
-	char file[512];
+	char file[1024];
 };
 
 static struct def defs[MAX_DEFS];
@@ -105,7 +105,10 @@ static void scan_tree(const char *dir)
 		if (stat(path, &st) != 0)
 			continue;
 		if (S_ISDIR(st.st_mode)) {
-			scan_tree(path);
+			/* tests/fixtures holds a dump of the first release's
+			 * database, functions and all: a record, not source. */
+			if (strcmp(e->d_name, "fixtures") != 0)
+				scan_tree(path);
 		} else if (has_suffix(path, ".sql") || has_suffix(path, ".sh") || has_suffix(path, ".c")) {
 			char *text = slurp(path);
 			if (text)
@@ -134,7 +137,7 @@ START_TEST(each_function_defined_once)
 		snprintf(path, sizeof(path), "%s/%s", src, dirs[i]);
 		scan_tree(path);
 	}
-	ck_assert_msg(ndefs > 200, "found only %d function definitions: wrong folder?", ndefs);
+	ck_assert_msg(ndefs > 150, "found only %d function definitions: wrong folder?", ndefs);
 	int dups = 0;
 	for (int i = 0; i < ndefs; i++)
 		for (int j = i + 1; j < ndefs; j++)
@@ -199,7 +202,7 @@ START_TEST(gate_written_once)
 	while ((e = readdir(d))) {
 		if (!has_suffix(e->d_name, ".sql") || strcmp(e->d_name, "00_gate.sql") == 0)
 			continue;
-		char path[1200];
+		char path[1300];
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		char *text = slurp(path);
 		ck_assert_ptr_nonnull(text);

@@ -483,7 +483,7 @@ static const struct field_spec main_fields[] = {
 	{ .name = "name", .type = FT_STRING, .flags = FF_REQUIRED, .min = 1, .max = 5 },
 	{ .name = "count", .type = FT_INT, .min = -3, .max = 100 },
 	{ .name = "big", .type = FT_INT },
-	{ .name = "ratio", .type = FT_NUMBER, .min = -5, .max = 5 },
+	{ .name = "ratio", .type = FT_NUMBER, .num_min = -5, .num_max = 5 },
 	{ .name = "free", .type = FT_NUMBER },
 	{ .name = "flag", .type = FT_BOOL },
 	{ .name = "day", .type = FT_DATE },

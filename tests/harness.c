@@ -1,4 +1,5 @@
 #include "harness.h"
+#include "autoconf.h"
 #include "kdf.h"
 #include "lineio.h"
 
@@ -35,6 +36,10 @@ void h_require_postgres(void)
 		fprintf(stderr, "skipped: no test PostgreSQL (run scripts/test.sh)\n");
 		exit(77);
 	}
+	/* The daemon's connections find this release's code first, then the
+	 * tables (daemon/deploy.h); the tests' own libpq and psql connections
+	 * see the same. The daemon sets its own, whatever this says. */
+	setenv("PGOPTIONS", "-c search_path=" RS_CODE_SCHEMA ",public", 1);
 }
 
 static void quiet(void *arg, const char *msg) { (void)arg; (void)msg; }
@@ -167,6 +172,36 @@ static int wait_accepting(struct h_daemon *d)
 	return -1;
 }
 
+/* Accepting is not enough: the database pool may still be connecting, and
+ * a first call would get "unavailable". Waits until GET /healthz answers
+ * 200 with the database up, for at most 10 s (times CK_TIMEOUT_MULTIPLIER,
+ * as sanitized builds are slower); a daemon that does not get there is
+ * stopped and -1 returned. */
+static int wait_healthy(struct h_daemon *d)
+{
+	const char *mult = getenv("CK_TIMEOUT_MULTIPLIER");
+	double m = mult && atof(mult) > 1 ? atof(mult) : 1;
+	int tries = (int)(m * 10000 / 50);
+	for (int i = 0; i < tries; i++) {
+		char *body = NULL;
+		int status = h_http(d, "GET", "/healthz", NULL, NULL, &body);
+		int up = status == 200 && body && strstr(body, "\"database\":\"up\"");
+		free(body);
+		if (up)
+			return 0;
+		int wstatus;
+		if (waitpid(d->pid, &wstatus, WNOHANG) == d->pid) {
+			d->pid = 0;
+			return -1;
+		}
+		usleep(50000);
+	}
+	fprintf(stderr, "harness: respited (pid %d) did not report its database up in time\n",
+		(int)d->pid);
+	h_daemon_stop(d, SIGTERM);
+	return -1;
+}
+
 int h_daemon_start(struct h_daemon *d, const char *conninfo, const char *const *extra)
 {
 	char bin[512], sqldir[512], webdir[512], listen[64], http[64];
@@ -193,7 +228,9 @@ int h_daemon_start(struct h_daemon *d, const char *conninfo, const char *const *
 		execv(bin, (char *const *)(uintptr_t)argv); /* execv takes char *const[] */
 		_exit(127);
 	}
-	return d->pid > 0 ? wait_accepting(d) : -1;
+	if (d->pid <= 0 || wait_accepting(d) != 0)
+		return -1;
+	return wait_healthy(d);
 }
 
 int h_daemon_stop(struct h_daemon *d, int sig)

@@ -72,6 +72,19 @@ LANGUAGE sql IMMUTABLE AS $$
                                   WITH ORDINALITY AS t(e, i) ORDER BY i) END
 $$;
 
+-- A postcode district (the outward code: L17, CH41), in capitals without
+-- spaces: its format is a rule of the data, not a length the gate knows.
+CREATE FUNCTION rs_p_district(p jsonb, at text DEFAULT '') RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    d text := upper(replace(rs_p_text(p, 'postcode_district'), ' ', ''));
+BEGIN
+    IF d IS NOT NULL AND d !~ '^[A-Z]{1,2}[0-9][0-9A-Z]?$' THEN
+        PERFORM rs_bad_param(at || 'postcode_district', 'not a postcode district (e.g. L17, CH41)');
+    END IF;
+    RETURN d;
+END $$;
+
 -- An array of capability codes, each one checked against the vocabulary;
 -- the first unknown one is named with its index: "needs[2]".
 CREATE FUNCTION rs_p_caps(obj jsonb, key text, at text DEFAULT '')

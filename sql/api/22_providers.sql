@@ -12,18 +12,7 @@ LANGUAGE sql STABLE AS $$
         'supply_count', (SELECT count(*) FROM supply s WHERE s.provider_id = pr.id AND s.active))
 $$;
 
-CREATE FUNCTION rs_p_district(p jsonb) RETURNS text
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-    d text := upper(replace(rs_p_text(p, 'postcode_district'), ' ', ''));
-BEGIN
-    IF d IS NOT NULL AND d !~ '^[A-Z]{1,2}[0-9][0-9A-Z]?$' THEN
-        PERFORM rs_bad_param('postcode_district', 'not a postcode district (e.g. L17, CH41)');
-    END IF;
-    RETURN d;
-END $$;
-
--- Coordinates must lie in England (the service's scope), roughly.
+-- Coordinates (the gate keeps them inside England).
 CREATE FUNCTION rs_p_lat(p jsonb) RETURNS float8
 LANGUAGE sql IMMUTABLE AS $$ SELECT rs_p_num(p, 'lat') $$;
 

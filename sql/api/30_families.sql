@@ -184,7 +184,7 @@ BEGIN
     VALUES (auth, rs_p_text(d, 'name'), rs_p_date(d, 'date_of_birth'),
             coalesce(rs_p_caps(d, 'needs', at), '{}'), coalesce(rs_p_caps(d, 'wishes', at), '{}'),
             coalesce(rs_p_langs_ordered(d, 'languages', at), '{}'),
-            upper(replace(rs_p_text(d, 'postcode_district'), ' ', '')),
+            rs_p_district(d, at),
             rs_p_num(d, 'lat'), rs_p_num(d, 'lon'),
             coalesce((v_consent->>'status')::consent_status, 'not_recorded'),
             v_consent->>'decided_by', v_consent->>'notes',
@@ -213,7 +213,7 @@ BEGIN
     END IF;
     DELETE FROM person_supply_pref WHERE person_id = pid AND person_supply_pref.liked = rs_prefs_set.liked;
     INSERT INTO person_supply_pref (person_id, supply_id, liked)
-    SELECT pid, i, liked FROM unnest(ids) i
+    SELECT DISTINCT pid, i, liked FROM unnest(ids) i
     ON CONFLICT (person_id, supply_id) DO UPDATE SET liked = excluded.liked, updated_at = now();
 END $$;
 
@@ -233,7 +233,7 @@ BEGIN
                        created_by)
     VALUES (auth, rs_p_text(d, 'name'), rs_p_date(d, 'date_of_birth'),
             rs_p_text(d, 'phone'), rs_p_text(d, 'email'),
-            upper(replace(rs_p_text(d, 'postcode_district'), ' ', '')),
+            rs_p_district(d, 'carer.'),
             rs_p_num(d, 'lat'), rs_p_num(d, 'lon'),
             coalesce(rs_p_langs_ordered(d, 'languages', 'carer.'), '{}'),
             coalesce(rs_p_caps(d, 'needs', 'carer.'), '{}'),
@@ -398,7 +398,7 @@ BEGIN
         needs = coalesce(rs_p_caps(p, 'needs'), needs),
         wishes = coalesce(rs_p_caps(p, 'wishes'), wishes),
         languages = coalesce(rs_p_langs_ordered(p, 'languages'), languages),
-        postcode_district = coalesce(upper(replace(rs_p_text(p, 'postcode_district'), ' ', '')), postcode_district),
+        postcode_district = coalesce(rs_p_district(p), postcode_district),
         lat = coalesce(rs_p_num(p, 'lat'), lat),
         lon = coalesce(rs_p_num(p, 'lon'), lon),
         notes = CASE WHEN p ? 'notes' THEN rs_p_text(p, 'notes') ELSE notes END,

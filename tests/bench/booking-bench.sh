@@ -66,6 +66,9 @@ if [ ! -x "$bench" ] || [ ! -x "$ctl" ]; then
 fi
 
 psql_q() { psql "$db" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+# The code is in the schema of the release that deployed it last.
+PGOPTIONS="-c search_path=$(psql_q -c 'SELECT schema_name FROM code_release ORDER BY deployed_at DESC LIMIT 1'),public"
+export PGOPTIONS
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 
 if [ "$(psql_q -c "SELECT count(*) FROM pg_namespace WHERE nspname = 'bench'")" != 0 ]; then

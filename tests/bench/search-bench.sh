@@ -115,6 +115,9 @@ log "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # 1. database, migrations, users
 psql "$pg dbname=postgres" -X -q -c "DROP DATABASE IF EXISTS $dbname" -c "CREATE DATABASE $dbname"
 "$builddir/respited" --db "$db" --sql-dir "$srcdir/sql" --log-level warn --migrate-only
+# The code is in the schema of the release just deployed.
+PGOPTIONS="-c search_path=$(psql "$db" -X -At -c 'SELECT schema_name FROM code_release ORDER BY deployed_at DESC LIMIT 1'),public"
+export PGOPTIONS
 psql "$db" -X -q -v ON_ERROR_STOP=1 -f "$srcdir/sql/demo/00_users.sql"
 
 # 2. the data set

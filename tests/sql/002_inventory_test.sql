@@ -1,4 +1,4 @@
--- Tests for sql/002_inventory.sql: every inventory method, every refusal
+-- Tests for the inventory (sql/api/2*_*.sql): every inventory method, every refusal
 -- the issue lists, the tenancy rules and the search filters.
 --
 -- Run against a fresh database with all migrations applied:

@@ -1,4 +1,4 @@
--- Scenario tests for families, the ledger and bookings (sql/003, sql/004).
+-- Scenario tests for families, the ledger and bookings (sql/api/3*, 4*).
 --
 -- Runs in a fresh database with every migration applied (demo data may be
 -- loaded too; nothing here depends on it or disturbs it):
