@@ -4,6 +4,7 @@
 #include "metrics.h"
 #include "schema.h"
 #include "server.h"
+#include "session.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,13 @@ static void dispatch_one(struct server *srv, struct principal *who, json_object 
 	}
 	if (m->flags & MF_BARRIER)
 		reply->barrier = 1;
-	m->fn(req);
+	/* The role above is the one cached at login: a method that needs a
+	 * login and is answered in C checks the session as it is now first
+	 * (SQL methods do so in their own transaction). Logout needs none. */
+	if (who && !(m->roles & R_ANON) && !(m->flags & MF_BARRIER) && !method_in_sql(m))
+		session_verify(req, m->fn);
+	else
+		m->fn(req);
 }
 
 static void dispatch_batch(struct server *srv, struct principal *who, json_object *root,

@@ -272,6 +272,61 @@ void session_resume(struct request *req)
 
 void session_whoami(struct request *req) { request_result_raw(req, req->who->ctx_json); }
 
+/* ---- the session as it is now, for methods answered in C ---- */
+
+struct verify {
+	struct request *req;
+	void (*then)(struct request *req);
+};
+
+/* The session is looked up again on the call's own lane: the identity a
+ * connection cached at login may have been logged out, disabled or
+ * changed since (methods served by SQL do the same inside their own
+ * transaction, in rs_session_ctx). */
+static void verified(const struct db_result *r, void *arg)
+{
+	struct verify *v = arg;
+	struct request *req = v->req;
+	void (*then)(struct request *) = v->then;
+	free(v);
+	if (r->status != DB_OK) {
+		sqlcall_fail(req, r);
+		return;
+	}
+	if (PQntuples(r->res) != 1 || PQgetisnull(r->res, 0, 0)) {
+		request_error_reason(req, RS_R_unauthorized, "your session has ended: log in again", NULL);
+		return;
+	}
+	struct principal *now = principal_new(PQgetvalue(r->res, 0, 0), req->who->token_hash);
+	if (!now) {
+		request_error_code(req, RPC_INTERNAL_ERROR, "out of memory");
+		return;
+	}
+	principal_unref(req->who);
+	req->who = now;
+	if (!(req->m->roles & now->role)) {
+		request_error_reason(req, RS_R_forbidden, NULL, NULL);
+		return;
+	}
+	then(req);
+}
+
+void session_verify(struct request *req, void (*then)(struct request *req))
+{
+	struct verify *v = calloc(1, sizeof(*v));
+	char hash_arg[70];
+	if (!v) {
+		request_error_code(req, RPC_INTERNAL_ERROR, "out of memory");
+		return;
+	}
+	v->req = req;
+	v->then = then;
+	snprintf(hash_arg, sizeof(hash_arg), "\\x%s", req->who->token_hash);
+	const char *argv[1] = { hash_arg };
+	if (sqlcall_query(req, SQL_RESUME, 1, argv, verified, v) != 0)
+		free(v);
+}
+
 static void logout_done(const struct db_result *r, void *arg)
 {
 	struct request *req = arg;

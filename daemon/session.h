@@ -27,6 +27,12 @@ void session_logout(struct request *req);
 typedef void (*session_resolve_cb)(int status, struct principal *p, void *arg);
 int session_resolve(struct server *srv, const char *token, session_resolve_cb cb, void *arg);
 
+/* Runs `then` once the caller's session is found valid in the database
+ * (on the call's own lane), with req->who refreshed from it; otherwise
+ * answers unauthorized (or forbidden, when its role changed). For methods
+ * answered in C; SQL methods check inside their own transaction. */
+void session_verify(struct request *req, void (*then)(struct request *req));
+
 /* Hex SHA-256 of a token; out must hold 65 bytes. */
 void session_token_hash(const char *token, char out[65]);
 

@@ -35,12 +35,16 @@ int sqlcall_query(struct request *req, const char *sql, int nparams, const char 
 	return -1;
 }
 
-/* ctx = the session's identity plus what this call is. */
+/* ctx = which session the call runs as, plus what this call is. Only the
+ * token's hash travels, not the identity cached at login: the gate
+ * function looks the session up in the call's own transaction, so a
+ * logout, a disabled account or a changed role or provider applies to the
+ * very next call on every open connection of every daemon. */
 static char *build_ctx(const struct request *req)
 {
-	json_object *ctx = req->who ? json_tokener_parse(req->who->ctx_json) : NULL;
-	if (!ctx)
-		ctx = json_object_new_object();
+	json_object *ctx = json_object_new_object();
+	if (req->who)
+		json_object_object_add(ctx, "token_hash", json_object_new_string(req->who->token_hash));
 	json_object_object_add(ctx, "method", json_object_new_string(req->m->name));
 	json_object_object_add(ctx, "request_seq", json_object_new_int64((int64_t)req->seq));
 	/* Settings the SQL side needs travel with the call, not in a table,

@@ -912,8 +912,8 @@ static const struct {
 	{ "rival", "supply.update", "{\"supply_id\":{bed},\"price_pence\":1}", -32004, NULL, "forbidden" },
 	{ "rival", "supply.create", "{\"provider_id\":{home},\"kind\":\"bed\",\"name\":\"Planted\",\"price_pence\":1,\"price_unit\":\"night\"}", -32004, NULL, "forbidden" },
 	{ "rival", "provider.update", "{\"provider_id\":{home},\"name\":\"Renamed\"}", -32004, NULL, "forbidden" },
-	{ "coord2", "availability.publish", "{\"supply_id\":{bed},\"ranges\":[{\"from\":\"{d40}\",\"to\":\"{d50}\"}]}", -32004, NULL, "forbidden" },
-	{ "coord2", "supply.update", "{\"supply_id\":{worker},\"price_pence\":1}", -32004, NULL, "forbidden" },
+	{ "coord2", "availability.publish", "{\"supply_id\":{bed},\"ranges\":[{\"from\":\"{d40}\",\"to\":\"{d50}\"}]}", -32005, NULL, "not_found" },
+	{ "coord2", "supply.update", "{\"supply_id\":{worker},\"price_pence\":1}", -32005, NULL, "not_found" },
 	{ "carer", "availability.publish", "{\"supply_id\":{bed},\"ranges\":[{\"from\":\"{d40}\",\"to\":\"{d50}\"}]}", -32004, NULL, "forbidden" },
 	{ "carer", "availability.withdraw", "{\"supply_id\":{bed},\"ranges\":[{\"from\":\"{d1}\",\"to\":\"{d3}\"}]}", -32004, NULL, "forbidden" },
 	{ "carer", "supply.create", "{\"provider_id\":{home},\"kind\":\"bed\",\"name\":\"Carer's\",\"price_pence\":1,\"price_unit\":\"night\"}", -32004, NULL, "forbidden" },
@@ -1194,11 +1194,11 @@ START_TEST(other_authority_sees_nothing)
 	struct h_client *co2 = connect_as("coord2", NULL), *co = connect_as("coord", NULL);
 	const char *sum = state_sum();
 
-	refused(co2, "supply.get", -32004, "{\"supply_id\":%lld}", bed_id);
-	refused(co2, "provider.get", -32004, "{\"provider_id\":%lld}", p_home);
-	refused(co2, "supply.list", -32004, "{\"provider_id\":%lld}", p_home);
-	refused(co2, "availability.list", -32004, "{\"supply_id\":%lld}", bed_id);
-	refused(co2, "provider.bookings", -32004, "{\"provider_id\":%lld}", p_sit);
+	refused(co2, "supply.get", -32005, "{\"supply_id\":%lld}", bed_id);
+	refused(co2, "provider.get", -32005, "{\"provider_id\":%lld}", p_home);
+	refused(co2, "supply.list", -32005, "{\"provider_id\":%lld}", p_home);
+	refused(co2, "availability.list", -32005, "{\"supply_id\":%lld}", bed_id);
+	refused(co2, "provider.bookings", -32005, "{\"provider_id\":%lld}", p_sit);
 	long long auth = sqli("SELECT id FROM authority WHERE code = '" AUTH "'");
 	refused(co2, "availability.search", -32004, "{\"authority_id\":%lld,\"from\":\"%s\",\"to\":\"%s\"}", auth, day(2), day(3));
 	json_object *r = must(co2, "provider.list", NULL);

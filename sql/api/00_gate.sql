@@ -77,8 +77,9 @@ END $$;
 -- The one gate, generated at deploy time from api_method (the daemon's
 -- method table, inserted into this release's schema before the code
 -- loads): for each method served by SQL, a wrapper named exactly like the
--- method, e.g. "booking.hold"(ctx, p), that checks the role (again: the
--- daemon checked it first; this is the database's own defence) and, for
+-- method, e.g. "booking.hold"(ctx, p), that finds the session the call
+-- runs as (rs_session_ctx), checks its role (again: the daemon checked the
+-- role it knew first; this is the database's own defence) and, for
 -- mutating methods, replays or records the answer under the idempotency
 -- key. The SQL is built here once, at deploy; calls run static code.
 CREATE FUNCTION rs_gate_build() RETURNS int
@@ -107,6 +108,7 @@ LANGUAGE plpgsql AS $w$
 DECLARE
     prior jsonb;
 BEGIN
+    ctx := rs_session_ctx(ctx);
     IF NOT (coalesce(ctx->>'role', 'anonymous') = ANY (%L::text[])) THEN
         PERFORM rs_raise('forbidden', 'your role may not do this');
     END IF;

@@ -50,6 +50,28 @@ LANGUAGE sql STABLE AS $$
      WHERE s.token_hash = th AND s.expires_at > now() AND NOT u.disabled
 $$;
 
+-- The identity a call runs as, looked up in the call's own transaction
+-- (called by every gate wrapper, 00_gate.sql): the daemon sends only the
+-- session token's hash, so a logout, a disabled account or a changed
+-- role, authority or provider takes effect on the next call of every open
+-- connection. Without a token the call is anonymous; callers of these
+-- functions from SQL itself (demo data, SQL tests) pass an identity
+-- directly, as the database trusts its own users.
+CREATE FUNCTION rs_session_ctx(ctx jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    who jsonb;
+BEGIN
+    IF NOT ctx ? 'token_hash' THEN
+        RETURN ctx;
+    END IF;
+    who := rs_session_resume(decode(ctx->>'token_hash', 'hex'));
+    IF who IS NULL THEN
+        PERFORM rs_raise('unauthorized', 'your session has ended: log in again');
+    END IF;
+    RETURN (ctx - 'token_hash') || (who - 'expires_at');
+END $$;
+
 CREATE FUNCTION rs_session_delete(th bytea) RETURNS boolean
 LANGUAGE sql AS $$
     WITH d AS (DELETE FROM session WHERE token_hash = th RETURNING 1)

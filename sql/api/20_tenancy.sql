@@ -1,6 +1,10 @@
 -- ---------------------------------------------------------------------------
 -- Tenancy. Admins see everything; everyone else works inside their
--- authority; a provider user manages only its own provider.
+-- authority; a provider user manages only its own provider. A record the
+-- caller may not see is answered as if it did not exist (not_found, with
+-- the same message and data), so ids cannot be probed across
+-- authorities; one it may see but not change (another provider in the
+-- directory) is forbidden.
 
 CREATE FUNCTION rs_provider_for(ctx jsonb, pid bigint, manage boolean) RETURNS provider
 LANGUAGE plpgsql STABLE AS $$
@@ -8,14 +12,13 @@ DECLARE
     pr provider;
 BEGIN
     SELECT * INTO pr FROM provider WHERE id = pid;
-    IF NOT FOUND THEN
+    IF NOT FOUND OR (ctx->>'role' <> 'admin' AND pr.authority_id IS DISTINCT FROM rs_authority(ctx)) THEN
         PERFORM rs_raise('not_found', 'no such provider', jsonb_build_object('provider_id', pid));
     END IF;
     IF ctx->>'role' = 'admin' THEN
         RETURN pr;
     END IF;
-    IF pr.authority_id IS DISTINCT FROM rs_authority(ctx)
-       OR (manage AND ctx->>'role' = 'provider'
+    IF (manage AND ctx->>'role' = 'provider'
            AND pr.id IS DISTINCT FROM (ctx->>'provider_id')::bigint)
        OR (manage AND NOT ctx->>'role' IN ('coordinator', 'provider')) THEN
         PERFORM rs_raise('forbidden', 'this provider is not yours to see or change',

@@ -7,7 +7,7 @@ DECLARE
     s supply;
 BEGIN
     SELECT * INTO s FROM supply WHERE id = sid;
-    IF NOT FOUND THEN
+    IF NOT FOUND OR (ctx->>'role' <> 'admin' AND s.authority_id IS DISTINCT FROM rs_authority(ctx)) THEN
         PERFORM rs_raise('not_found', 'no such supply', jsonb_build_object('supply_id', sid));
     END IF;
     PERFORM rs_provider_for(ctx, s.provider_id, manage);

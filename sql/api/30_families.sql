@@ -42,8 +42,7 @@ BEGIN
        OR (ctx->>'role' = 'carer' AND c.id = rs_ctx_carer_id(ctx)) THEN
         RETURN c;
     END IF;
-    PERFORM rs_raise('forbidden', 'this family is not yours to see or change',
-                     jsonb_build_object('carer_id', cid));
+    PERFORM rs_raise('not_found', 'no such carer', jsonb_build_object('carer_id', cid));
     RETURN NULL;
 END $$;
 
@@ -62,8 +61,7 @@ BEGIN
                SELECT 1 FROM care_link WHERE person_id = pe.id AND carer_id = rs_ctx_carer_id(ctx))) THEN
         RETURN pe;
     END IF;
-    PERFORM rs_raise('forbidden', 'this person is not in your family',
-                     jsonb_build_object('person_id', pid));
+    PERFORM rs_raise('not_found', 'no such person', jsonb_build_object('person_id', pid));
     RETURN NULL;
 END $$;
 

@@ -65,8 +65,7 @@ BEGIN
                                                       AND l.carer_id = rs_ctx_carer_id(ctx)))) THEN
         RETURN b;
     END IF;
-    PERFORM rs_raise('forbidden', 'this booking is not yours to see or change',
-                     jsonb_build_object('booking_id', bid));
+    PERFORM rs_raise('not_found', 'no such booking', jsonb_build_object('booking_id', bid));
     RETURN NULL;
 END $$;
 
@@ -346,11 +345,9 @@ BEGIN
     PERFORM rs_lock_family(r.carer_id, r.person_id);
     -- FOR SHARE: availability.withdraw takes this row FOR UPDATE (002).
     SELECT * INTO s FROM supply WHERE id = r.supply_id FOR SHARE;
-    IF NOT FOUND THEN
+    -- Another authority's supply is answered as missing: ids are not probed.
+    IF NOT FOUND OR s.authority_id <> r.authority_id THEN
         PERFORM rs_refuse('not_found', 'no such supply', r, jsonb_build_object('supply_id', r.supply_id));
-    END IF;
-    IF s.authority_id <> r.authority_id THEN
-        PERFORM rs_refuse('forbidden', 'this supply belongs to another authority', r);
     END IF;
     IF (s.kind = 'offer') <> (r.subject = 'carer') THEN
         PERFORM rs_bad_param(CASE WHEN s.kind = 'offer' THEN 'person_id' ELSE 'supply_id' END,

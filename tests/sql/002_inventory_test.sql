@@ -194,14 +194,14 @@ BEGIN
     PERFORM pg_temp.check(r->'languages' = '["bn","en","pa","ur"]', 'provider.update by its own user');
     PERFORM pg_temp.refused('prov', 'provider.update', jsonb_build_object('provider_id', pg_temp.id('p_sit'), 'cqc_rating', 'outstanding'), 'forbidden');
     PERFORM pg_temp.refused('prov', 'provider.update', jsonb_build_object('provider_id', pg_temp.id('p_res'), 'name', 'Mine now'), 'forbidden');
-    PERFORM pg_temp.refused('coord2', 'provider.update', jsonb_build_object('provider_id', pg_temp.id('p_res'), 'name', 'Mine now'), 'forbidden');
+    PERFORM pg_temp.refused('coord2', 'provider.update', jsonb_build_object('provider_id', pg_temp.id('p_res'), 'name', 'Mine now'), 'not_found');
     PERFORM pg_temp.refused('coord', 'provider.update', '{"provider_id": 999999999}', 'not_found');
     r := pg_temp.call('coord', 'provider.update', jsonb_build_object('provider_id', pg_temp.id('p_res'), 'cqc_rating', 'requires_improvement'));
     PERFORM pg_temp.check(r->>'cqc_rating' = 'requires_improvement', 'coordinator sets the CQC rating');
 
     -- get / list: anyone in the authority reads; other authorities do not
     PERFORM pg_temp.check(pg_temp.call('carer', 'provider.get', jsonb_build_object('provider_id', pg_temp.id('p_hotel')))->>'name' = 'Albert Dock Hotel', 'provider.get');
-    PERFORM pg_temp.refused('coord2', 'provider.get', jsonb_build_object('provider_id', pg_temp.id('p_hotel')), 'forbidden');
+    PERFORM pg_temp.refused('coord2', 'provider.get', jsonb_build_object('provider_id', pg_temp.id('p_hotel')), 'not_found');
     r := pg_temp.call('handler', 'provider.list', '{"type":"sitting"}');
     PERFORM pg_temp.check(jsonb_array_length(r->'providers') = 2 AND NOT r->'providers' @> jsonb_build_array(jsonb_build_object('provider_id', pg_temp.id('p_other'))),
                           'provider.list: own authority, filtered by type');
@@ -276,7 +276,7 @@ BEGIN
     PERFORM pg_temp.refused('prov', 'supply.create', '{"kind":"worker","name":"X","price_pence":1,"price_unit":"hour","min_visit_minutes":240,"max_visit_minutes":120}', 'invalid_params', 'max_visit_minutes');
     PERFORM pg_temp.refused('prov', 'supply.create', '{"kind":"worker","name":"Amrit Kaur","price_pence":1,"price_unit":"hour"}', 'conflict', 'name');
     PERFORM pg_temp.refused('prov', 'supply.create', jsonb_build_object('provider_id', pg_temp.id('p_res'), 'kind', 'bed', 'name', 'X', 'price_pence', 1, 'price_unit', 'night'), 'forbidden');
-    PERFORM pg_temp.refused('coord2', 'supply.create', jsonb_build_object('provider_id', pg_temp.id('p_res'), 'kind', 'bed', 'name', 'X', 'price_pence', 1, 'price_unit', 'night'), 'forbidden');
+    PERFORM pg_temp.refused('coord2', 'supply.create', jsonb_build_object('provider_id', pg_temp.id('p_res'), 'kind', 'bed', 'name', 'X', 'price_pence', 1, 'price_unit', 'night'), 'not_found');
     PERFORM pg_temp.refused('carer', 'supply.create', jsonb_build_object('provider_id', pg_temp.id('p_res'), 'kind', 'bed', 'name', 'X', 'price_pence', 1, 'price_unit', 'night'), 'forbidden');
     PERFORM pg_temp.refused('coord', 'supply.create', jsonb_build_object('provider_id', pg_temp.id('p_sl'), 'kind', 'household', 'name', 'X',
         'price_pence', 1, 'price_unit', 'night', 'bedrooms', 1, 'approved_from', appr, 'approval_expires', appr + 800), 'invalid_params', 'approval_expires');
@@ -302,7 +302,7 @@ BEGIN
 
     -- get / list
     PERFORM pg_temp.check(pg_temp.call('carer', 'supply.get', jsonb_build_object('supply_id', pg_temp.id('hh')))->'compatibility'->>'smoking' = 'false', 'supply.get for a carer');
-    PERFORM pg_temp.refused('coord2', 'supply.get', jsonb_build_object('supply_id', pg_temp.id('hh')), 'forbidden');
+    PERFORM pg_temp.refused('coord2', 'supply.get', jsonb_build_object('supply_id', pg_temp.id('hh')), 'not_found');
     PERFORM pg_temp.refused('carer', 'supply.get', '{"supply_id": 999999999}', 'not_found');
     r := pg_temp.call('prov', 'supply.list', '{}');
     PERFORM pg_temp.check(jsonb_array_length(r->'supply') = 2, 'supply.list: a provider user sees its own');

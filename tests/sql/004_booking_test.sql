@@ -266,8 +266,8 @@ BEGIN
 
     -- family.list (coordinator), and tenancy.
     PERFORM pg_temp.check(jsonb_array_length(pg_temp.call('t_coord', 'family.list', '{"young_carers":true}'::jsonb)->'families') = 1, 'list young carers');
-    PERFORM pg_temp.refused('t_carer2', 'family.get', jsonb_build_object('carer_id', pg_temp.id('c1')), 'forbidden');
-    PERFORM pg_temp.refused('t_coord_other', 'family.get', jsonb_build_object('carer_id', pg_temp.id('c1')), 'forbidden');
+    PERFORM pg_temp.refused('t_carer2', 'family.get', jsonb_build_object('carer_id', pg_temp.id('c1')), 'not_found');
+    PERFORM pg_temp.refused('t_coord_other', 'family.get', jsonb_build_object('carer_id', pg_temp.id('c1')), 'not_found');
     PERFORM pg_temp.refused('t_carer1', 'family.create', '{"carer":{"name":"x","referral_route":"self_referral"}}'::jsonb, 'forbidden');
 
     -- person.update: carers change preferences, not consent.
@@ -633,13 +633,13 @@ END $$;
 
 DO $$
 BEGIN
-    PERFORM pg_temp.refused('t_carer2', 'booking.get', jsonb_build_object('booking_id', pg_temp.id('idem_booking')), 'forbidden');
+    PERFORM pg_temp.refused('t_carer2', 'booking.get', jsonb_build_object('booking_id', pg_temp.id('idem_booking')), 'not_found');
     PERFORM pg_temp.refused('t_carer1', 'booking.quote', jsonb_build_object('person_id', pg_temp.id('p2'))
-                            || pg_temp.visit(pg_temp.d(6, 18), '10:00', '12:00'), 'forbidden');
+                            || pg_temp.visit(pg_temp.d(6, 18), '10:00', '12:00'), 'not_found');
     PERFORM pg_temp.refused('t_carer1', 'booking.hold', jsonb_build_object('carer_id', pg_temp.id('c2'), 'supply_id', pg_temp.id('theatre'),
                             'from', pg_temp.d(6, 18), 'to', pg_temp.d(6, 19)), 'forbidden');
-    PERFORM pg_temp.refused('t_home', 'booking.cancel', jsonb_build_object('booking_id', pg_temp.id('idem_booking'), 'reason', 'x'), 'forbidden');
-    PERFORM pg_temp.refused('t_coord_other', 'booking.get', jsonb_build_object('booking_id', pg_temp.id('idem_booking')), 'forbidden');
+    PERFORM pg_temp.refused('t_home', 'booking.cancel', jsonb_build_object('booking_id', pg_temp.id('idem_booking'), 'reason', 'x'), 'not_found');
+    PERFORM pg_temp.refused('t_coord_other', 'booking.get', jsonb_build_object('booking_id', pg_temp.id('idem_booking')), 'not_found');
     PERFORM pg_temp.refused('t_carer1', 'booking.get', '{"booking_id": 999999999}', 'not_found');
     PERFORM pg_temp.refused('t_carer1', 'booking.complete', jsonb_build_object('booking_id', pg_temp.id('idem_booking')), 'forbidden');
     PERFORM pg_temp.check((pg_temp.call('t_sitters', 'booking.get', jsonb_build_object('booking_id', pg_temp.id('idem_booking')))->>'status') = 'confirmed',
@@ -888,7 +888,7 @@ BEGIN
     PERFORM pg_temp.check(EXISTS (SELECT 1 FROM jsonb_array_elements(s->'movements') m
                                    WHERE (m->>'booking_id')::bigint = (h->>'booking_id')::bigint AND m->>'status' = 'pending'
                                      AND m->'booking'->>'supply' = 'Worker Two'), 'movements name their bookings');
-    PERFORM pg_temp.refused('t_carer2', 'budget.summary', jsonb_build_object('carer_id', pg_temp.id('c1')), 'forbidden');
+    PERFORM pg_temp.refused('t_carer2', 'budget.summary', jsonb_build_object('carer_id', pg_temp.id('c1')), 'not_found');
     s := pg_temp.call('t_carer2', 'budget.summary');
     PERFORM pg_temp.check(jsonb_array_length(s->'sources'->0->'periods') >= 2, 'recurring allowance shown per period');
     PERFORM pg_temp.call('t_carer1', 'booking.cancel', jsonb_build_object('booking_id', h->'booking_id'));
