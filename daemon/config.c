@@ -1,5 +1,6 @@
 #include "config.h"
 #include "log.h"
+#include "netaddr.h"
 
 #include <ctype.h>
 #include <json-c/json.h>
@@ -164,6 +165,20 @@ static int load_file(struct config *c, const char *path, char *err, size_t errle
 	return rc;
 }
 
+/* Lists of addresses are parsed here too, so a reload with a bad one is
+ * refused whole like any other bad value. */
+static int check_address_list(const char *key, const char *text, char *err, size_t errlen)
+{
+	struct netaddr_list l;
+	char why[256];
+	if (netaddr_list_parse(text, &l, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s: %s", key, why);
+		return -1;
+	}
+	netaddr_list_free(&l);
+	return 0;
+}
+
 static int check_whole(const struct config *c, char *err, size_t errlen)
 {
 	if (log_level_parse(c->log_level) < 0) {
@@ -171,7 +186,8 @@ static int check_whole(const struct config *c, char *err, size_t errlen)
 			 c->log_level);
 		return -1;
 	}
-	return 0;
+	return check_address_list("trusted_proxies", c->trusted_proxies, err, errlen) ||
+	       check_address_list("metrics_allow", c->metrics_allow, err, errlen) ? -1 : 0;
 }
 
 struct config *config_load(const char *path, const struct config_overrides *ov,

@@ -1,8 +1,10 @@
 #include "conn.h"
 #include "config.h"
 #include "dispatch.h"
+#include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "request.h"
 #include "server.h"
 
@@ -28,7 +30,9 @@ struct conn {
 	struct event *line_timer;   /* a started line must finish in time */
 	struct event *resume;       /* re-runs input processing from the loop */
 	unsigned long long id;
-	char peer[64];
+	struct netaddr counted;     /* its place in the server's accounts */
+	char addr_str[NETADDR_STRLEN]; /* the client's address, for replies */
+	char peer[64];              /* HOST:PORT, for logs */
 };
 
 static TAILQ_HEAD(, conn) all_conns = TAILQ_HEAD_INITIALIZER(all_conns);
@@ -48,7 +52,7 @@ static void conn_free(struct conn *c, const char *reason)
 	event_free(c->line_timer);
 	event_free(c->resume);
 	bufferevent_free(c->bev);
-	server_client_close(c->srv);
+	server_conn_closed(c->srv, METRIC_CONN_TCP, &c->counted);
 	metrics_conn_closed(METRIC_CONN_TCP);
 	free(c);
 }
@@ -77,8 +81,28 @@ static int has_line(struct conn *c)
 	return evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF).pos >= 0;
 }
 
+/* The line timer is for a client that is slow to send a line, not for a
+ * daemon that is slow to read one: it runs only while the connection is
+ * read and what is buffered is a partial line (no newline yet). Complete
+ * lines left unread by must_pause() (max_inflight, a barrier, unread
+ * answers) never start it. */
+static void update_line_timer(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	if (c->eof || c->closing || must_pause(c) || evbuffer_get_length(in) == 0 || has_line(c)) {
+		event_del(c->line_timer);
+		return;
+	}
+	if (!event_pending(c->line_timer, EV_TIMEOUT, NULL)) {
+		int64_t ms = config_current()->line_timeout_ms;
+		struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+		event_add(c->line_timer, &tv);
+	}
+}
+
 static void update_reading(struct conn *c)
 {
+	update_line_timer(c);
 	if (must_pause(c)) {
 		bufferevent_disable(c->bev, EV_READ);
 		return;
@@ -135,11 +159,14 @@ static void on_reply_ready(void *owner, struct reply *r)
 		update_reading(c);
 }
 
+static void set_timeouts(struct conn *c);
+
 static void on_set_principal(void *owner, struct principal *p)
 {
 	struct conn *c = owner;
 	principal_unref(c->who);
 	c->who = principal_ref(p);
+	set_timeouts(c);
 }
 
 static const struct reply_ops conn_reply_ops = { on_reply_ready, on_set_principal };
@@ -149,6 +176,7 @@ static struct reply *queue_reply(struct conn *c)
 	struct reply *r = reply_new(c, &conn_reply_ops, c->id);
 	if (!r)
 		return NULL;
+	snprintf(r->peer, sizeof(r->peer), "%s", c->addr_str);
 	TAILQ_INSERT_TAIL(&c->replies, r, link);
 	c->pending++;
 	return r;
@@ -160,6 +188,7 @@ static void reject_and_close(struct conn *c, int code, const char *why)
 	log_warn("event=conn_reject conn=%llu peer=%s reason=\"%s\"", c->id, c->peer, why);
 	struct reply *r = queue_reply(c);
 	c->closing = 1;
+	event_del(c->line_timer);
 	bufferevent_disable(c->bev, EV_READ);
 	evbuffer_drain(bufferevent_get_input(c->bev), (size_t)-1);
 	if (r)
@@ -179,21 +208,6 @@ static void handle_line(struct conn *c, char *line, size_t len)
 		return;
 	}
 	dispatch_message(c->srv, c->who, line, len, r);
-}
-
-static void arm_line_timer(struct conn *c, int restart)
-{
-	if (restart)
-		event_del(c->line_timer);
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
-		event_del(c->line_timer);
-		return;
-	}
-	if (!event_pending(c->line_timer, EV_TIMEOUT, NULL)) {
-		int64_t ms = config_current()->line_timeout_ms;
-		struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
-		event_add(c->line_timer, &tv);
-	}
 }
 
 /* Takes complete lines off the input while the limits allow. Returns -1
@@ -226,7 +240,7 @@ static int take_lines(struct conn *c)
 		line[eol.pos] = '\0';
 		handle_line(c, line, (size_t)eol.pos);
 		free(line);
-		arm_line_timer(c, 1);
+		event_del(c->line_timer); /* a line arrived whole: the next starts afresh */
 	}
 	return 0;
 }
@@ -239,7 +253,6 @@ static void process_input(struct conn *c)
 	if (take_lines(c) < 0)
 		return; /* closing, and reject_and_close may already have freed c */
 	c->in_read = 0;
-	arm_line_timer(c, 0);
 	update_reading(c);
 	if (output_len(c) == 0)
 		maybe_finish_close(c);
@@ -285,17 +298,25 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	conn_free(c, (what & BEV_EVENT_EOF) ? "eof" : "error");
 }
 
+/* Before a login the idle timeout is shorter (anon_idle_timeout_s): a
+ * connection nobody has logged in on costs the same slot as a user's, and
+ * holding thousands of them open is the cheapest way to lock others out. */
 static void set_timeouts(struct conn *c)
 {
 	const struct config *cfg = config_current();
-	struct timeval idle = { (time_t)cfg->idle_timeout_s, 0 };
+	int64_t idle_s = cfg->idle_timeout_s;
+	if (!c->who && cfg->anon_idle_timeout_s > 0 &&
+	    (idle_s == 0 || cfg->anon_idle_timeout_s < idle_s))
+		idle_s = cfg->anon_idle_timeout_s;
+	struct timeval idle = { (time_t)idle_s, 0 };
 	struct timeval wr = { (time_t)(cfg->write_timeout_ms / 1000),
 			      (suseconds_t)((cfg->write_timeout_ms % 1000) * 1000) };
-	bufferevent_set_timeouts(c->bev, cfg->idle_timeout_s ? &idle : NULL, &wr);
+	bufferevent_set_timeouts(c->bev, idle_s ? &idle : NULL, &wr);
 }
 
-struct conn *conn_new(struct server *srv, evutil_socket_t fd, const char *peer)
+struct conn *conn_new(struct server *srv, const struct accepted *a)
 {
+	evutil_socket_t fd = a->fd;
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		evutil_closesocket(fd);
@@ -303,12 +324,18 @@ struct conn *conn_new(struct server *srv, evutil_socket_t fd, const char *peer)
 	}
 	c->srv = srv;
 	c->id = server_conn_id(srv);
-	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->counted = a->counted;
+	netaddr_str(&a->addr, c->addr_str, sizeof(c->addr_str));
+	snprintf(c->peer, sizeof(c->peer), "%s", a->peer);
 	TAILQ_INIT(&c->replies);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->line_timer = evtimer_new(srv->base, line_timeout_cb, c);
 	c->resume = event_new(srv->base, -1, 0, resume_cb, c);
 	if (!c->bev || !c->line_timer || !c->resume) {
+		if (c->line_timer)
+			event_free(c->line_timer);
+		if (c->resume)
+			event_free(c->resume);
 		if (c->bev)
 			bufferevent_free(c->bev);
 		else
@@ -321,7 +348,7 @@ struct conn *conn_new(struct server *srv, evutil_socket_t fd, const char *peer)
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&all_conns, c, link);
 	metrics_conn_opened(METRIC_CONN_TCP);
-	log_debug("event=conn_open conn=%llu peer=%s", c->id, peer);
+	log_debug("event=conn_open conn=%llu peer=%s", c->id, c->peer);
 	return c;
 }
 

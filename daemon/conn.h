@@ -11,9 +11,11 @@
 
 struct server;
 struct conn;
+struct accepted;
 
-/* Takes over fd (closed on failure). */
-struct conn *conn_new(struct server *srv, evutil_socket_t fd, const char *peer);
+/* Takes over the accepted fd (closed on failure) and, once created, the
+ * connection's place in the server's accounts (released when it closes). */
+struct conn *conn_new(struct server *srv, const struct accepted *a);
 /* Shutting down: close every connection with nothing in flight, and the
  * rest as soon as their answers are sent. Returns how many remain. */
 int conn_drain_all(void);

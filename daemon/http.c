@@ -2,307 +2,308 @@
 #include "config.h"
 #include "db.h"
 #include "dispatch.h"
+#include "httpconn.h"
+#include "httpparse.h"
+#include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "server.h"
 #include "session.h"
+#include "static.h"
 
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+#define JSON_TYPE "application/json"
+#define ALLOW_GET "Allow: GET, HEAD\r\n"
 
 struct http_front {
 	struct server *srv;
-	struct evhttp *http;
-	char *web_dir;
-	int pending;
+	struct listener *listener;
+	int web_root;                     /* web_dir, or -1 */
+	struct netaddr_list trusted;      /* trusted_proxies */
+	struct netaddr_list metrics_allow;
 };
 
-/* One POST /rpc in progress. `req` is NULL once the client has gone.
- * Each exchange gets a connection id of its own: HTTP carries nothing
- * from one request to the next, and libevent gives an HTTP connection no
- * place to keep one. */
-struct exchange {
+/* A database lookup made for a connection that may be gone when its
+ * answer comes: the connection clears `c` when it goes. */
+struct wait {
 	struct http_front *h;
-	struct evhttp_request *req;
-	struct reply *reply;
-	unsigned long long conn_id;
-	char *body;
-	size_t len;
+	struct hconn *c;
 };
 
-static void common_headers(struct evhttp_request *req, const char *type)
+static void wait_abandon(void *arg)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	evhttp_add_header(out, "Content-Type", type);
-	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
-	evhttp_add_header(out, "Cache-Control", "no-store");
+	struct wait *w = arg;
+	w->c = NULL;
 }
 
-static void send_text(struct evhttp_request *req, int code, const char *reason,
-		      const char *type, const char *text)
+static struct wait *wait_new(struct http_front *h, struct hconn *c)
 {
-	struct evbuffer *b = evbuffer_new();
-	common_headers(req, type);
-	if (b && text)
-		evbuffer_add(b, text, strlen(text));
-	evhttp_send_reply(req, code, reason, b);
-	if (b)
-		evbuffer_free(b);
+	struct wait *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->h = h;
+	w->c = c;
+	hconn_wait(c, wait_abandon, w);
+	return w;
+}
+
+/* The connection the answer is for, or NULL when it has gone; frees w. */
+static struct hconn *wait_end(struct wait *w)
+{
+	struct hconn *c = w->c;
+	free(w);
+	if (c)
+		hconn_wait(c, NULL, NULL);
+	return c;
 }
 
 /* ---- POST /rpc ---- */
 
-static void exchange_free(struct exchange *x)
-{
-	free(x->body);
-	free(x);
-}
-
-static void exchange_closed(struct evhttp_connection *evcon, void *arg)
-{
-	struct exchange *x = arg;
-	x->req = NULL;
-}
-
 static void rpc_ready(void *owner, struct reply *r)
 {
-	struct exchange *x = owner;
-	x->h->pending--;
-	if (x->req) {
-		evhttp_connection_set_closecb(evhttp_request_get_connection(x->req), NULL, NULL);
-		char *text = reply_text(r);
-		if (text)
-			send_text(x->req, 200, "OK", "application/json", text);
-		else
-			evhttp_send_reply(x->req, 204, "No Content", NULL);
-		free(text);
-	}
+	struct hconn *c = owner;
+	char *text = reply_text(r);
 	reply_free(r);
-	exchange_free(x);
+	if (text)
+		hconn_answer(c, 200, JSON_TYPE, NULL, text, strlen(text));
+	else
+		hconn_answer(c, 204, NULL, NULL, NULL, 0);
+	free(text);
 }
+
+static void rpc_abandon(void *arg) { reply_disown(arg); }
 
 /* HTTP is stateless: a login answers with a token, nothing else changes. */
 static const struct reply_ops http_reply_ops = { rpc_ready, NULL };
 
-static void rpc_dispatch(struct exchange *x, struct principal *who)
+static void rpc_dispatch(struct http_front *h, struct hconn *c, struct principal *who)
 {
-	x->reply = reply_new(x, &http_reply_ops, x->conn_id);
-	if (!x->reply) {
-		if (x->req)
-			evhttp_send_error(x->req, 500, "out of memory");
-		x->h->pending--;
-		exchange_free(x);
+	size_t len;
+	const char *body = hconn_body(c, &len);
+	struct reply *r = reply_new(c, &http_reply_ops, hconn_id(c));
+	if (!r) {
+		hconn_answer_error(c, 500, NULL);
 		return;
 	}
-	dispatch_message(x->h->srv, who, x->body, x->len, x->reply);
+	snprintf(r->peer, sizeof(r->peer), "%s", hconn_client_str(c));
+	hconn_wait(c, rpc_abandon, r);
+	dispatch_message(h->srv, who, body, len, r);
 }
 
 static void token_resolved(int status, struct principal *p, void *arg)
 {
-	struct exchange *x = arg;
+	struct wait *w = arg;
+	struct http_front *h = w->h;
+	struct hconn *c = wait_end(w);
 	/* An unknown token runs as anonymous: methods that need a login then
 	 * answer 'unauthorized' through JSON-RPC like everywhere else. */
 	(void)status;
-	rpc_dispatch(x, p);
+	if (c)
+		rpc_dispatch(h, c, p);
 }
 
-static const char *bearer_token(struct evhttp_request *req)
+/* "Authorization: Bearer <64 hex>" into token (65 bytes); 0 when found. */
+static int bearer_token(const struct http_head *hd, char *token)
 {
-	const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req),
-					      "Authorization");
-	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-		return NULL;
-	return auth + 7;
+	const struct http_slice *auth = http_field(hd, "authorization");
+	if (!auth || auth->n != 7 + 64 || !http_slice_is((struct http_slice){ auth->p, 7 }, "bearer "))
+		return -1;
+	memcpy(token, auth->p + 7, 64);
+	token[64] = '\0';
+	return 0;
 }
 
-static void handle_rpc(struct http_front *h, struct evhttp_request *req)
+static void route_rpc(struct http_front *h, struct hconn *c)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	struct exchange *x = calloc(1, sizeof(*x));
-	if (!x) {
-		evhttp_send_error(req, 500, "out of memory");
+	const struct http_head *hd = hconn_head(c);
+	char token[65];
+	if (hd->method != HM_POST) {
+		hconn_answer_error(c, 405, "Allow: POST\r\n");
 		return;
 	}
-	x->h = h;
-	x->req = req;
-	x->conn_id = server_conn_id(h->srv);
-	x->len = evbuffer_get_length(in);
-	x->body = malloc(x->len + 1);
-	if (!x->body) {
-		free(x);
-		evhttp_send_error(req, 500, "out of memory");
+	/* A browser sends a cross-site POST without asking first only as
+	 * text/plain, a form or multipart: requiring JSON makes it ask (CORS
+	 * preflight), and this daemon never says yes. */
+	if (!http_content_type_is(hd, JSON_TYPE)) {
+		hconn_answer_error(c, 415, NULL);
 		return;
 	}
-	evbuffer_remove(in, x->body, x->len);
-	x->body[x->len] = '\0';
-	h->pending++;
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req), exchange_closed, x);
-	const char *token = bearer_token(req);
-	if (!token || strlen(token) != 64 || session_resolve(h->srv, token, token_resolved, x) != 0)
-		rpc_dispatch(x, NULL);
+	if (bearer_token(hd, token) == 0) {
+		struct wait *w = wait_new(h, c);
+		if (w && session_resolve(h->srv, token, token_resolved, w) == 0)
+			return;
+		if (w)
+			wait_end(w);
+	}
+	rpc_dispatch(h, c, NULL);
 }
 
 /* ---- GET /healthz, /metrics ---- */
 
+static void health_answer(struct hconn *c, int up)
+{
+	static const char ok[] = "{\"status\":\"ok\",\"database\":\"up\"}";
+	static const char down[] = "{\"status\":\"degraded\",\"database\":\"down\"}";
+	if (up)
+		hconn_answer(c, 200, JSON_TYPE, NULL, ok, sizeof(ok) - 1);
+	else
+		hconn_answer(c, 503, JSON_TYPE, NULL, down, sizeof(down) - 1);
+}
+
 static void health_done(const struct db_result *r, void *arg)
 {
-	struct evhttp_request *req = arg;
-	if (r->status == DB_OK)
-		send_text(req, 200, "OK", "application/json", "{\"status\":\"ok\",\"database\":\"up\"}");
-	else
-		send_text(req, 503, "Service Unavailable", "application/json",
-			  "{\"status\":\"degraded\",\"database\":\"down\"}");
+	struct hconn *c = wait_end(arg);
+	if (c)
+		health_answer(c, r->status == DB_OK);
 }
 
-static void handle_healthz(struct http_front *h, struct evhttp_request *req)
+static void route_healthz(struct http_front *h, struct hconn *c)
 {
 	static const char sql[] = "SELECT 1";
-	struct db_result down = { DB_UNAVAILABLE, NULL };
-	if (db_query(h->srv->db, DB_LANE_NORMAL, sql, 0, NULL, health_done, req) != DB_OK)
-		health_done(&down, req);
+	struct wait *w = wait_new(h, c);
+	if (w && db_query(h->srv->db, DB_LANE_NORMAL, sql, 0, NULL, health_done, w) == DB_OK)
+		return;
+	if (w)
+		wait_end(w);
+	health_answer(c, 0);
 }
 
-static void handle_metrics(struct http_front *h, struct evhttp_request *req)
+static void route_metrics(struct http_front *h, struct hconn *c)
 {
+	if (!netaddr_list_match(&h->metrics_allow, hconn_client(c))) {
+		hconn_answer_error(c, 403, NULL);
+		return;
+	}
 	struct evbuffer *b = evbuffer_new();
 	if (!b) {
-		evhttp_send_error(req, 500, "out of memory");
+		hconn_answer_error(c, 500, NULL);
 		return;
 	}
 	metrics_render(b, h->srv);
-	common_headers(req, "text/plain; version=0.0.4");
-	evhttp_send_reply(req, 200, "OK", b);
+	hconn_answer_buf(c, 200, "text/plain; version=0.0.4", NULL, b);
 	evbuffer_free(b);
 }
 
 /* ---- static files ---- */
 
-static const char *content_type(const char *path)
+static void route_static(struct http_front *h, struct hconn *c)
 {
-	static const struct { const char *ext, *type; } types[] = {
-		{ ".html", "text/html; charset=utf-8" }, { ".js", "text/javascript" },
-		{ ".css", "text/css" }, { ".svg", "image/svg+xml" }, { ".json", "application/json" },
-		{ ".png", "image/png" }, { ".ico", "image/x-icon" },
-	};
-	const char *dot = strrchr(path, '.');
-	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
-		if (strcmp(dot, types[i].ext) == 0)
-			return types[i].type;
-	return "application/octet-stream";
-}
-
-/* Only plain names under web_dir: no "..", no hidden files, no escapes. */
-static int safe_path(const char *p)
-{
-	if (p[0] != '/' || strstr(p, "/.") || strchr(p, '\\') || strlen(p) > 200)
-		return 0;
-	return 1;
-}
-
-static void handle_static(struct http_front *h, struct evhttp_request *req, const char *path)
-{
-	char file[512];
-	struct stat st;
-	if (strcmp(path, "/") == 0)
-		path = "/index.html";
-	if (!safe_path(path)) {
-		evhttp_send_error(req, 404, "Not Found");
+	const struct http_head *hd = hconn_head(c);
+	off_t size;
+	int fd = static_open(h->web_root, hd->path.p, hd->path.n, &size);
+	if (fd < 0) {
+		hconn_answer_error(c, 404, NULL);
 		return;
 	}
-	snprintf(file, sizeof(file), "%s%s", h->web_dir, path);
-	int fd = open(file, O_RDONLY);
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		if (fd >= 0)
-			close(fd);
-		evhttp_send_error(req, 404, "Not Found");
+	const char *type = static_content_type(hd->path.p, hd->path.n);
+	hconn_set_page(c);
+	if (hd->method == HM_HEAD) {
+		close(fd);
+		hconn_answer_head(c, 200, type, (size_t)size);
 		return;
 	}
 	struct evbuffer *b = evbuffer_new();
-	common_headers(req, content_type(file));
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Security-Policy",
-			  "default-src 'self'");
-	if (b && evbuffer_add_file(b, fd, 0, st.st_size) == 0)
-		evhttp_send_reply(req, 200, "OK", b);
-	else
-		evhttp_send_error(req, 500, "read error");
+	if (!b || static_read(fd, size, b) != 0) {
+		if (!b)
+			close(fd);
+		hconn_answer_error(c, 500, NULL);
+	} else {
+		hconn_answer_buf(c, 200, type, NULL, b);
+	}
 	if (b)
 		evbuffer_free(b);
 }
 
 /* ---- routing ---- */
 
-static void route(struct evhttp_request *req, void *arg)
+/* Behind a trusted proxy the connection speaks for the client the proxy
+ * names: that is the address /metrics checks, the login throttle sees,
+ * and the per-address cap counts (a proxy itself is never counted). */
+static int find_client(struct http_front *h, struct hconn *c)
+{
+	struct netaddr client;
+	if (!netaddr_list_match(&h->trusted, hconn_peer(c)))
+		return 0;
+	http_forwarded_client(hconn_head(c), hconn_peer(c), &h->trusted, &client);
+	if (hconn_set_client(c, &client, !netaddr_list_match(&h->trusted, &client)) == 0)
+		return 0;
+	hconn_answer_error(c, 429, NULL);
+	return -1;
+}
+
+static void route(void *arg, struct hconn *c)
 {
 	struct http_front *h = arg;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	if (!path) {
-		evhttp_send_error(req, 400, "Bad Request");
+	const struct http_head *hd = hconn_head(c);
+	if (find_client(h, c) != 0)
+		return;
+	if (hd->method == HM_UNKNOWN) {
+		hconn_answer_error(c, 501, NULL);
 		return;
 	}
-	if (strcmp(path, "/rpc") == 0) {
-		if (cmd == EVHTTP_REQ_POST)
-			handle_rpc(h, req);
-		else
-			evhttp_send_error(req, 405, "use POST");
+	if (http_slice_is(hd->path, "/rpc")) {
+		route_rpc(h, c);
 		return;
 	}
-	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-		evhttp_send_error(req, 405, "Method Not Allowed");
-		return;
-	}
-	if (strcmp(path, "/healthz") == 0)
-		handle_healthz(h, req);
-	else if (strcmp(path, "/metrics") == 0)
-		handle_metrics(h, req);
+	if (hd->method != HM_GET && hd->method != HM_HEAD)
+		hconn_answer_error(c, 405, ALLOW_GET);
+	else if (http_slice_is(hd->path, "/healthz"))
+		route_healthz(h, c);
+	else if (http_slice_is(hd->path, "/metrics"))
+		route_metrics(h, c);
 	else
-		handle_static(h, req, path);
+		route_static(h, c);
+}
+
+/* ---- the front ---- */
+
+static void accepted(void *arg, const struct accepted *a)
+{
+	struct http_front *h = arg;
+	hconn_new(h->srv, a, route, h);
+}
+
+static void refused(void *arg, evutil_socket_t fd) { hconn_refuse(fd); }
+
+/* Swaps in a freshly parsed list; config_load() checked the text. */
+static void reload_list(struct netaddr_list *l, const char *key, const char *text)
+{
+	struct netaddr_list next;
+	char err[256];
+	if (netaddr_list_parse(text, &next, err, sizeof(err)) != 0) {
+		log_error("event=config_reload key=%s result=refused error=\"%s\"", key, err);
+		return;
+	}
+	netaddr_list_free(l);
+	*l = next;
 }
 
 void http_apply_limits(struct http_front *h)
 {
 	const struct config *c = config_current();
-	evhttp_set_max_body_size(h->http, (ev_ssize_t)c->max_line_bytes);
-	evhttp_set_max_headers_size(h->http, 16384);
-	evhttp_set_timeout(h->http, (int)(c->line_timeout_ms / 1000 > 0 ? c->line_timeout_ms / 1000 : 1));
+	reload_list(&h->trusted, "trusted_proxies", c->trusted_proxies);
+	reload_list(&h->metrics_allow, "metrics_allow", c->metrics_allow);
 }
 
 struct http_front *http_new(struct server *srv, const char *hostport, const char *web_dir)
 {
-	char host[256];
-	const char *colon = strrchr(hostport, ':');
-	if (!colon || colon == hostport || (size_t)(colon - hostport) >= sizeof(host)) {
-		log_error("event=listen transport=http result=bad_address address=%s", hostport);
-		return NULL;
-	}
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - hostport), hostport);
-	if (host[0] == '[') { /* [::1]:8080 */
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
 	struct http_front *h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
 	h->srv = srv;
-	h->web_dir = strdup(web_dir);
-	h->http = evhttp_new(srv->base);
-	if (!h->web_dir || !h->http ||
-	    !evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)atoi(colon + 1))) {
-		log_error("event=listen transport=http result=failed address=%s", hostport);
+	h->web_root = static_open_root(web_dir);
+	http_apply_limits(h);
+	h->listener = listener_open(srv, hostport, METRIC_CONN_HTTP, accepted, refused, h);
+	if (!h->listener) {
 		http_free(h);
 		return NULL;
 	}
-	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
-	evhttp_set_gencb(h->http, route, h);
-	http_apply_limits(h);
-	log_info("event=listen transport=http address=%s", hostport);
+	listener_set_exempt(h->listener, &h->trusted);
 	return h;
 }
 
@@ -310,10 +311,13 @@ void http_free(struct http_front *h)
 {
 	if (!h)
 		return;
-	if (h->http)
-		evhttp_free(h->http);
-	free(h->web_dir);
+	listener_free(h->listener);
+	hconn_close_all();
+	if (h->web_root >= 0)
+		close(h->web_root);
+	netaddr_list_free(&h->trusted);
+	netaddr_list_free(&h->metrics_allow);
 	free(h);
 }
 
-int http_pending(const struct http_front *h) { return h ? h->pending : 0; }
+int http_pending(const struct http_front *h) { return h ? hconn_busy_count() : 0; }

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -38,10 +39,20 @@ struct kdf_job {
 };
 TAILQ_HEAD(kdf_queue, kdf_job);
 
+/* The jobs of one source, waiting for its turn. */
+struct kdf_source {
+	TAILQ_ENTRY(kdf_source) link;
+	struct kdf_queue jobs;
+	char key[64];
+};
+TAILQ_HEAD(kdf_turns, kdf_source);
+
 struct kdf_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	struct kdf_queue todo, done;
+	struct kdf_turns turns; /* sources with jobs waiting, next turn first */
+	struct kdf_queue done;
+	int queued;
 	int stopping;
 	int nthreads;
 	pthread_t *threads;
@@ -67,17 +78,32 @@ static void run_job(struct kdf_job *j)
 		j->result = CRYPTO_memcmp(got, j->expected, KDF_HASH_LEN) == 0;
 }
 
+/* Under the lock: the next job, from the source whose turn it is; that
+ * source then waits behind every other one. */
+static struct kdf_job *next_job(struct kdf_pool *k)
+{
+	struct kdf_source *src = TAILQ_FIRST(&k->turns);
+	struct kdf_job *j = TAILQ_FIRST(&src->jobs);
+	TAILQ_REMOVE(&src->jobs, j, link);
+	TAILQ_REMOVE(&k->turns, src, link);
+	if (TAILQ_EMPTY(&src->jobs))
+		free(src);
+	else
+		TAILQ_INSERT_TAIL(&k->turns, src, link);
+	k->queued--;
+	return j;
+}
+
 static void *worker(void *arg)
 {
 	struct kdf_pool *k = arg;
 	pthread_mutex_lock(&k->lock);
 	for (;;) {
-		while (!k->stopping && TAILQ_EMPTY(&k->todo))
+		while (!k->stopping && TAILQ_EMPTY(&k->turns))
 			pthread_cond_wait(&k->wake, &k->lock);
 		if (k->stopping)
 			break;
-		struct kdf_job *j = TAILQ_FIRST(&k->todo);
-		TAILQ_REMOVE(&k->todo, j, link);
+		struct kdf_job *j = next_job(k);
 		pthread_mutex_unlock(&k->lock);
 		run_job(j);
 		pthread_mutex_lock(&k->lock);
@@ -117,7 +143,7 @@ struct kdf_pool *kdf_pool_new(struct event_base *base, int threads)
 		return NULL;
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_cond_init(&k->wake, NULL);
-	TAILQ_INIT(&k->todo);
+	TAILQ_INIT(&k->turns);
 	TAILQ_INIT(&k->done);
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, k->notify) != 0) {
 		free(k);
@@ -150,10 +176,8 @@ void kdf_pool_free(struct kdf_pool *k)
 	for (int i = 0; i < k->nthreads; i++)
 		pthread_join(k->threads[i], NULL);
 	struct kdf_job *j;
-	while ((j = TAILQ_FIRST(&k->todo))) {
-		TAILQ_REMOVE(&k->todo, j, link);
-		job_free(j);
-	}
+	while (!TAILQ_EMPTY(&k->turns))
+		job_free(next_job(k));
 	while ((j = TAILQ_FIRST(&k->done))) {
 		TAILQ_REMOVE(&k->done, j, link);
 		job_free(j);
@@ -168,16 +192,31 @@ void kdf_pool_free(struct kdf_pool *k)
 	free(k);
 }
 
-int kdf_verify(struct kdf_pool *k, const char *password, const unsigned char *salt,
-	       size_t saltlen, int iterations, const unsigned char *expected, size_t explen,
-	       kdf_cb cb, void *arg)
+/* Under the lock: the queue of `key`, made when it has nothing waiting. A
+ * source that had nothing waiting goes first: it has had no turn yet.
+ * Sources are few (logins in progress are bounded, login.c). */
+static struct kdf_source *source_queue(struct kdf_pool *k, const char *key)
 {
-	if (saltlen > sizeof(((struct kdf_job *)0)->salt) || explen != KDF_HASH_LEN)
-		return -1;
+	struct kdf_source *src;
+	TAILQ_FOREACH(src, &k->turns, link)
+		if (strcmp(src->key, key) == 0)
+			return src;
+	if (!(src = calloc(1, sizeof(*src))))
+		return NULL;
+	TAILQ_INIT(&src->jobs);
+	snprintf(src->key, sizeof(src->key), "%s", key);
+	TAILQ_INSERT_HEAD(&k->turns, src, link);
+	return src;
+}
+
+static struct kdf_job *job_new(const char *password, const unsigned char *salt,
+			       size_t saltlen, int iterations, const unsigned char *expected,
+			       kdf_cb cb, void *arg)
+{
 	struct kdf_job *j = calloc(1, sizeof(*j));
 	if (!j || !(j->password = strdup(password))) {
 		free(j);
-		return -1;
+		return NULL;
 	}
 	memcpy(j->salt, salt, saltlen);
 	j->saltlen = saltlen;
@@ -185,9 +224,35 @@ int kdf_verify(struct kdf_pool *k, const char *password, const unsigned char *sa
 	memcpy(j->expected, expected, KDF_HASH_LEN);
 	j->cb = cb;
 	j->arg = arg;
+	return j;
+}
+
+int kdf_verify(struct kdf_pool *k, const char *source, const char *password,
+	       const unsigned char *salt, size_t saltlen, int iterations,
+	       const unsigned char *expected, size_t explen, kdf_cb cb, void *arg)
+{
+	if (saltlen > sizeof(((struct kdf_job *)0)->salt) || explen != KDF_HASH_LEN)
+		return -1;
+	struct kdf_job *j = job_new(password, salt, saltlen, iterations, expected, cb, arg);
+	if (!j)
+		return -1;
 	pthread_mutex_lock(&k->lock);
-	TAILQ_INSERT_TAIL(&k->todo, j, link);
-	pthread_cond_signal(&k->wake);
+	struct kdf_source *src = source_queue(k, source ? source : "");
+	if (src) {
+		TAILQ_INSERT_TAIL(&src->jobs, j, link);
+		k->queued++;
+		pthread_cond_signal(&k->wake);
+	}
 	pthread_mutex_unlock(&k->lock);
-	return 0;
+	if (!src)
+		job_free(j);
+	return src ? 0 : -1;
+}
+
+int kdf_queued(struct kdf_pool *k)
+{
+	pthread_mutex_lock(&k->lock);
+	int n = k->queued;
+	pthread_mutex_unlock(&k->lock);
+	return n;
 }

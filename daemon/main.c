@@ -169,6 +169,7 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 	config_keep_restart_keys(next, config_current());
 	config_install(next);
 	apply_logging(next);
+	server_apply_limits(&d->srv);
 	http_apply_limits(d->srv.http);
 	log_info("event=config_reload result=ok");
 }
@@ -230,6 +231,7 @@ static int start_services(struct daemon *d)
 	if (!s->db || !s->kdf)
 		return -1;
 	db_pool_set_limits(s->db, (int)c->db_queue_max, (int)c->db_reconnect_max_ms);
+	server_apply_limits(s);
 	s->rpc = listener_new(s, c->listen);
 	s->http = http_new(s, c->http, c->web_dir);
 	d->janitor = janitor_new(s);

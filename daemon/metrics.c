@@ -1,10 +1,13 @@
 #include "metrics.h"
 #include "db.h"
+#include "kdf.h"
 #include "method.h"
 #include "server.h"
 
 #include <event2/buffer.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Latency buckets in microseconds: 100 us up to 10 s. */
 static const uint64_t bucket_us[] = { 100, 250, 500, 1000, 2500, 5000, 10000, 25000,
@@ -56,6 +59,77 @@ void metrics_conn_opened(enum metric_conn_kind k)
 
 void metrics_conn_closed(enum metric_conn_kind k) { conns_open[k]--; }
 
+static unsigned long long refusals[METRIC_REFUSED_N], accept_pauses[2], http_cuts[METRIC_CUT_N];
+
+void metrics_refused(enum metric_refusal why) { refusals[why]++; }
+void metrics_accept_paused(enum metric_conn_kind k) { accept_pauses[k]++; }
+void metrics_http_cut(enum metric_http_cut phase) { http_cuts[phase]++; }
+
+/* Caps in force, refusals, accept pauses and HTTP deadline cuts. */
+static void render_limits(struct evbuffer *out, const struct server *srv)
+{
+	static const char *kinds[] = { "tcp", "http" };
+	static const char *reasons[] = { "max_connections", "max_http_connections", "per_address" };
+	static const char *phases[] = { "idle", "headers", "body" };
+	evbuffer_add_printf(out, "# TYPE respited_connections_max gauge\n");
+	for (int k = 0; k < 2; k++)
+		evbuffer_add_printf(out, "respited_connections_max{transport=\"%s\"} %d\n", kinds[k],
+				    srv->max_conns[k]);
+	evbuffer_add_printf(out, "# TYPE respited_refused_total counter\n");
+	for (int i = 0; i < METRIC_REFUSED_N; i++)
+		evbuffer_add_printf(out, "respited_refused_total{reason=\"%s\"} %llu\n", reasons[i],
+				    refusals[i]);
+	evbuffer_add_printf(out, "# TYPE respited_accept_paused_total counter\n");
+	for (int k = 0; k < 2; k++)
+		evbuffer_add_printf(out, "respited_accept_paused_total{transport=\"%s\"} %llu\n",
+				    kinds[k], accept_pauses[k]);
+	evbuffer_add_printf(out, "# TYPE respited_http_deadline_total counter\n");
+	for (int i = 0; i < METRIC_CUT_N; i++)
+		evbuffer_add_printf(out, "respited_http_deadline_total{phase=\"%s\"} %llu\n", phases[i],
+				    http_cuts[i]);
+}
+
+/* Logins: throttle refusals by scope (a handful of scopes: the first ones
+ * seen get a slot each, any more are summed under "other"), hashes run,
+ * logins refused for too many in progress. */
+#define THROTTLE_SCOPES 8
+static struct { char name[32]; unsigned long long n; } throttled[THROTTLE_SCOPES];
+static unsigned long long hashes[2], login_refusals[3];
+
+void metrics_throttled(const char *scope)
+{
+	int i = 0;
+	while (i < THROTTLE_SCOPES - 1 && throttled[i].name[0] && strcmp(throttled[i].name, scope) != 0)
+		i++;
+	if (!throttled[i].name[0])
+		snprintf(throttled[i].name, sizeof(throttled[i].name), "%s",
+			 i == THROTTLE_SCOPES - 1 ? "other" : scope);
+	throttled[i].n++;
+}
+
+void metrics_login_hashed(int unknown_name) { hashes[unknown_name != 0]++; }
+void metrics_login_refused(enum metric_login_limit l) { login_refusals[l]++; }
+
+static void render_logins(struct evbuffer *out, const struct server *srv)
+{
+	static const char *limits[] = { "login_queue_per_conn", "login_queue_per_source",
+					"login_queue_max" };
+	evbuffer_add_printf(out, "# TYPE respited_throttled_total counter\n");
+	for (int i = 0; i < THROTTLE_SCOPES && throttled[i].name[0]; i++)
+		evbuffer_add_printf(out, "respited_throttled_total{scope=\"%s\"} %llu\n",
+				    throttled[i].name, throttled[i].n);
+	evbuffer_add_printf(out,
+		"# TYPE respited_login_hashes_total counter\nrespited_login_hashes_total %llu\n"
+		"# TYPE respited_login_hashes_unknown_total counter\n"
+		"respited_login_hashes_unknown_total %llu\n"
+		"# TYPE respited_login_queue gauge\nrespited_login_queue %d\n"
+		"# TYPE respited_login_refused_total counter\n",
+		hashes[0] + hashes[1], hashes[1], srv->kdf ? kdf_queued(srv->kdf) : 0);
+	for (int i = 0; i < 3; i++)
+		evbuffer_add_printf(out, "respited_login_refused_total{limit=\"%s\"} %llu\n",
+				    limits[i], login_refusals[i]);
+}
+
 static const char *stat_name(int i) { return i == 0 ? "(refused)" : method_at(i - 1)->name; }
 
 static void render_method(struct evbuffer *out, int i)
@@ -102,10 +176,12 @@ void metrics_render(struct evbuffer *out, const struct server *srv)
 	for (int k = 0; k < 2; k++)
 		evbuffer_add_printf(out, "respited_connections_total{transport=\"%s\"} %llu\n",
 				    kinds[k], conns_total[k]);
+	render_limits(out, srv);
 	evbuffer_add_printf(out, "# TYPE respited_requests_total counter\n"
 				 "# TYPE respited_request_errors_total counter\n"
 				 "# TYPE respited_request_seconds histogram\n");
 	for (int i = 0; i < nstats; i++)
 		render_method(out, i);
 	render_pool(out, srv);
+	render_logins(out, srv);
 }

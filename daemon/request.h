@@ -50,6 +50,8 @@ struct reply {
 	void *owner;             /* NULL once the owner has gone */
 	const struct reply_ops *ops;
 	unsigned long long conn_id; /* the connection it came on, for logs */
+	char peer[48];           /* the client's address, no port ("-" unknown): behind a
+				  * trusted proxy the one it names; for throttles and logs */
 	int batch;
 	int nparts, ndone;
 	int barrier;             /* holds a call that changes the identity */

@@ -1,24 +1,14 @@
 #include "session.h"
-#include "config.h"
 #include "db.h"
 #include "fields.h"
-#include "kdf.h"
 #include "log.h"
 #include "method.h"
 #include "server.h"
 #include "sqlcall.h"
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const struct field_spec login_fields[] = {
-	STR("username", FF_REQUIRED, 1, 64),
-	STR("password", FF_REQUIRED, 1, 1024),
-	{ NULL },
-};
-const struct param_schema session_login_params = { login_fields, 0 };
 
 static const struct field_spec resume_fields[] = {
 	STR("token", FF_REQUIRED, 64, 64),
@@ -29,14 +19,10 @@ const struct param_schema session_resume_params = { resume_fields, 0 };
 static const struct field_spec no_fields[] = { { NULL } };
 const struct param_schema session_whoami_params = { no_fields, 0 };
 
-static const char SQL_LOOKUP[] =
-	"SELECT user_id, salt, hash, iterations, locked FROM rs_login_lookup($1)";
-static const char SQL_CREATE[] = "SELECT rs_session_create($1, $2::bytea, $3)";
-static const char SQL_FAILED[] = "SELECT rs_login_failed($1, $2, $3)";
 static const char SQL_RESUME[] = "SELECT rs_session_resume($1::bytea)";
 static const char SQL_DELETE[] = "SELECT rs_session_delete($1::bytea)";
 
-static void hex(const unsigned char *in, size_t n, char *out)
+void session_hex(const unsigned char *in, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
 	for (size_t i = 0; i < n; i++) {
@@ -46,31 +32,12 @@ static void hex(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* PostgreSQL's bytea text form is "\x" then hex. */
-static int unhex_bytea(const char *s, unsigned char *out, size_t max, size_t *n)
-{
-	if (strncmp(s, "\\x", 2) != 0)
-		return -1;
-	s += 2;
-	size_t len = strlen(s) / 2;
-	if (len > max)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (unsigned char)v;
-	}
-	*n = len;
-	return 0;
-}
-
 void session_token_hash(const char *token, char out[65])
 {
 	unsigned char md[32];
 	unsigned int len = 0;
 	EVP_Digest(token, strlen(token), md, &len, EVP_sha256(), NULL);
-	hex(md, 32, out);
+	session_hex(md, 32, out);
 }
 
 static const char *param_str(const struct request *req, const char *key)
@@ -79,138 +46,7 @@ static const char *param_str(const struct request *req, const char *key)
 	return json_object_object_get_ex(req->params, key, &v) ? json_object_get_string(v) : "";
 }
 
-/* ---- login ---- */
-
-struct login {
-	struct request *req;
-	char user_id[24];
-	char token[65];
-	char token_hash[65];
-};
-
-static void login_free(struct login *l)
-{
-	OPENSSL_cleanse(l->token, sizeof(l->token));
-	free(l);
-}
-
-static void login_created(const struct db_result *r, void *arg)
-{
-	struct login *l = arg;
-	struct request *req = l->req;
-	if (r->status != DB_OK) {
-		sqlcall_fail(req, r);
-		login_free(l);
-		return;
-	}
-	const char *ctx = PQgetvalue(r->res, 0, 0);
-	struct principal *p = principal_new(ctx, l->token_hash);
-	json_object *res = json_object_new_object();
-	json_object_object_add(res, "token", json_object_new_string(l->token));
-	json_object_object_add(res, "user", json_tokener_parse(ctx));
-	request_set_principal(req, p);
-	principal_unref(p);
-	log_info("event=login " REQ_LOG_FMT " user_id=%s result=ok", REQ_LOG_ARGS(req), l->user_id);
-	request_result(req, res);
-	login_free(l);
-}
-
-static void login_failed_recorded(const struct db_result *r, void *arg)
-{
-	struct login *l = arg;
-	log_info("event=login " REQ_LOG_FMT " user_id=%s result=bad_password", REQ_LOG_ARGS(l->req),
-		 l->user_id);
-	request_error_reason(l->req, RS_R_bad_credentials, NULL, NULL);
-	login_free(l);
-}
-
-static void login_verified(int match, void *arg)
-{
-	struct login *l = arg;
-	const struct config *c = config_current();
-	if (match != 1) {
-		char maxf[24], lock[24];
-		snprintf(maxf, sizeof(maxf), "%lld", (long long)c->login_max_failures);
-		snprintf(lock, sizeof(lock), "%lld", (long long)c->login_lockout_s);
-		const char *argv[3] = { l->user_id, maxf, lock };
-		if (sqlcall_query(l->req, SQL_FAILED, 3, argv, login_failed_recorded, l) != 0)
-			login_free(l);
-		return;
-	}
-	unsigned char raw[32];
-	char ttl[24], hash_arg[70];
-	if (RAND_bytes(raw, sizeof(raw)) != 1) {
-		request_error_code(l->req, RPC_INTERNAL_ERROR, "no randomness");
-		login_free(l);
-		return;
-	}
-	hex(raw, sizeof(raw), l->token);
-	session_token_hash(l->token, l->token_hash);
-	snprintf(hash_arg, sizeof(hash_arg), "\\x%s", l->token_hash);
-	snprintf(ttl, sizeof(ttl), "%lld", (long long)c->session_ttl_s);
-	const char *argv[3] = { l->user_id, hash_arg, ttl };
-	if (sqlcall_query(l->req, SQL_CREATE, 3, argv, login_created, l) != 0)
-		login_free(l);
-}
-
-/* A fixed salt and hash to verify against when the user does not exist,
- * so an unknown name takes as long to refuse as a wrong password. */
-static const unsigned char dummy_salt[KDF_SALT_LEN] = "respited-nobody";
-static const unsigned char dummy_hash[KDF_HASH_LEN];
-
-static int start_verify(struct login *l, const struct db_result *r)
-{
-	const char *password = param_str(l->req, "password");
-	unsigned char salt[64], hash[KDF_HASH_LEN];
-	size_t saltlen, hashlen;
-	struct kdf_pool *kdf = l->req->srv->kdf;
-	if (PQntuples(r->res) == 0) {
-		strcpy(l->user_id, "0");
-		return kdf_verify(kdf, password, dummy_salt, KDF_SALT_LEN,
-				  (int)config_current()->kdf_iterations, dummy_hash, KDF_HASH_LEN,
-				  login_verified, l);
-	}
-	snprintf(l->user_id, sizeof(l->user_id), "%s", PQgetvalue(r->res, 0, 0));
-	if (unhex_bytea(PQgetvalue(r->res, 0, 1), salt, sizeof(salt), &saltlen) != 0 ||
-	    unhex_bytea(PQgetvalue(r->res, 0, 2), hash, sizeof(hash), &hashlen) != 0)
-		return -1;
-	return kdf_verify(kdf, password, salt, saltlen, atoi(PQgetvalue(r->res, 0, 3)), hash,
-			  hashlen, login_verified, l);
-}
-
-static void login_looked_up(const struct db_result *r, void *arg)
-{
-	struct login *l = arg;
-	if (r->status != DB_OK) {
-		sqlcall_fail(l->req, r);
-		login_free(l);
-		return;
-	}
-	if (PQntuples(r->res) == 1 && strcmp(PQgetvalue(r->res, 0, 4), "t") == 0) {
-		log_info("event=login " REQ_LOG_FMT " user_id=%s result=locked", REQ_LOG_ARGS(l->req),
-			 PQgetvalue(r->res, 0, 0));
-		request_error_reason(l->req, RS_R_locked_out, NULL, NULL);
-		login_free(l);
-		return;
-	}
-	if (start_verify(l, r) != 0) {
-		request_error_code(l->req, RPC_INTERNAL_ERROR, "internal error");
-		login_free(l);
-	}
-}
-
-void session_login(struct request *req)
-{
-	struct login *l = calloc(1, sizeof(*l));
-	if (!l) {
-		request_error_code(req, RPC_INTERNAL_ERROR, "out of memory");
-		return;
-	}
-	l->req = req;
-	const char *argv[1] = { param_str(req, "username") };
-	if (sqlcall_query(req, SQL_LOOKUP, 1, argv, login_looked_up, l) != 0)
-		free(l);
-}
+/* ---- login: daemon/login.c ---- */
 
 /* ---- resume (also used for HTTP bearer tokens) ---- */
 

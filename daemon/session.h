@@ -16,7 +16,7 @@ extern const struct param_schema session_login_params;
 extern const struct param_schema session_resume_params;
 extern const struct param_schema session_whoami_params;
 
-void session_login(struct request *req);
+void session_login(struct request *req); /* in login.c */
 void session_resume(struct request *req);
 void session_whoami(struct request *req);
 void session_logout(struct request *req);
@@ -32,6 +32,9 @@ int session_resolve(struct server *srv, const char *token, session_resolve_cb cb
  * answers unauthorized (or forbidden, when its role changed). For methods
  * answered in C; SQL methods check inside their own transaction. */
 void session_verify(struct request *req, void (*then)(struct request *req));
+
+/* Lower-case hex of n bytes; out must hold 2n + 1. */
+void session_hex(const unsigned char *in, size_t n, char *out);
 
 /* Hex SHA-256 of a token; out must hold 65 bytes. */
 void session_token_hash(const char *token, char out[65]);

@@ -320,14 +320,17 @@ START_TEST(bad_password_and_unknown_user)
 }
 END_TEST
 
-START_TEST(lockout_after_failures)
+/* After login_max_failures the next attempt waits, the right password
+ * too (tests/check_login covers the throttles in full). */
+START_TEST(throttled_after_failures)
 {
 	struct h_client *c = h_connect(&daemon_main);
 	json_object *r;
 	for (int i = 0; i < 5; i++)
 		json_object_put(call(c, "session.login", "{\"username\":\"locky\",\"password\":\"no\"}"));
 	r = call(c, "session.login", "{\"username\":\"locky\",\"password\":\"locky-pass\"}");
-	ck_assert_str_eq(h_reason(r), "locked_out");
+	ck_assert_str_eq(h_reason(r), "throttled");
+	ck_assert_int_ge(json_object_get_int(h_get(r, "error.data.retry_after_s")), 1);
 	json_object_put(r);
 	h_close(c);
 }
@@ -607,7 +610,7 @@ static Suite *daemon_suite(void)
 	tcase_add_test(sess, login_whoami_logout);
 	tcase_add_test(sess, login_pipelined_with_next_call);
 	tcase_add_test(sess, bad_password_and_unknown_user);
-	tcase_add_test(sess, lockout_after_failures);
+	tcase_add_test(sess, throttled_after_failures);
 	tcase_add_test(sess, token_resume_on_new_connection);
 	tcase_add_test(sess, roles_are_enforced);
 	tcase_add_test(sess, system_methods_lists_the_table);

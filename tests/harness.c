@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -202,7 +205,38 @@ static int wait_healthy(struct h_daemon *d)
 	return -1;
 }
 
+/* In the daemon's process, before exec: its log file and its limits. */
+static void apply_opts(const struct h_daemon_opts *o)
+{
+	if (!o)
+		return;
+	/* A test that fails mid-way must not leave its daemon behind. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (o->log_path) {
+		int fd = open(o->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			close(fd);
+		}
+	}
+	if (o->log_max_bytes > 0) {
+		struct rlimit fs = { (rlim_t)o->log_max_bytes, (rlim_t)o->log_max_bytes };
+		signal(SIGXFSZ, SIG_IGN); /* ignored dispositions survive exec */
+		setrlimit(RLIMIT_FSIZE, &fs);
+	}
+	if (o->nofile > 0) {
+		struct rlimit nf = { (rlim_t)o->nofile, (rlim_t)o->nofile };
+		setrlimit(RLIMIT_NOFILE, &nf);
+	}
+}
+
 int h_daemon_start(struct h_daemon *d, const char *conninfo, const char *const *extra)
+{
+	return h_daemon_start_opts(d, conninfo, extra, NULL);
+}
+
+int h_daemon_start_opts(struct h_daemon *d, const char *conninfo, const char *const *extra,
+			const struct h_daemon_opts *o)
 {
 	char bin[512], sqldir[512], webdir[512], listen[64], http[64];
 	const char *argv[64];
@@ -225,6 +259,7 @@ int h_daemon_start(struct h_daemon *d, const char *conninfo, const char *const *
 	argv[n] = NULL;
 	d->pid = fork();
 	if (d->pid == 0) {
+		apply_opts(o);
 		execv(bin, (char *const *)(uintptr_t)argv); /* execv takes char *const[] */
 		_exit(127);
 	}
@@ -277,6 +312,25 @@ struct h_client *h_connect(const struct h_daemon *d)
 		free(c);
 		return NULL;
 	}
+	c->io = lineio_new(c->fd, 64 << 20);
+	return c;
+}
+
+struct h_client *h_connect_from(const struct h_daemon *d, const char *source_ip)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET }, to = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	to.sin_port = htons((uint16_t)d->rpc_port);
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || inet_pton(AF_INET, source_ip, &from.sin_addr) != 1 ||
+	    bind(fd, (struct sockaddr *)&from, sizeof(from)) != 0 ||
+	    connect(fd, (struct sockaddr *)&to, sizeof(to)) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	struct h_client *c = calloc(1, sizeof(*c));
+	c->fd = fd;
 	c->io = lineio_new(c->fd, 64 << 20);
 	return c;
 }

@@ -33,6 +33,14 @@ struct h_daemon {
 /* Starts respited on free ports with extra "--set k=v" style args (NULL-
  * terminated); waits until it accepts. Returns 0 on success. */
 int h_daemon_start(struct h_daemon *d, const char *conninfo, const char *const *extra);
+/* What h_daemon_start_opts sets up in the daemon's process before it runs. */
+struct h_daemon_opts {
+	const char *log_path; /* its stderr (the log) goes to this file; NULL: inherited */
+	long log_max_bytes;   /* > 0: the log stops growing there (RLIMIT_FSIZE, writes fail) */
+	long nofile;          /* > 0: its RLIMIT_NOFILE, soft and hard */
+};
+int h_daemon_start_opts(struct h_daemon *d, const char *conninfo, const char *const *extra,
+			const struct h_daemon_opts *o);
 /* Sends sig and waits; returns the exit status (or -1). */
 int h_daemon_stop(struct h_daemon *d, int sig);
 
@@ -42,6 +50,9 @@ void h_pg_ctl(const char *action);
 /* ---- JSON-RPC over TCP ---- */
 struct h_client;
 struct h_client *h_connect(const struct h_daemon *d);
+/* As h_connect, from a given loopback address ("127.0.0.2"): the client
+ * socket is bound to it first, so the daemon sees another source. */
+struct h_client *h_connect_from(const struct h_daemon *d, const char *source_ip);
 void h_close(struct h_client *c);
 int h_fd(const struct h_client *c);
 /* Sends raw bytes as they are (no newline added). */

@@ -1,5 +1,6 @@
 -- ---------------------------------------------------------------------------
--- Housekeeping: sessions (001), lapsed holds, ongoing payments.
+-- Housekeeping: sessions (001), lapsed holds, ongoing payments, spent
+-- throttles (006).
 --
 -- Lapsed holds are expired in batches. Several daemons may run this at
 -- once: FOR NO KEY UPDATE SKIP LOCKED gives each a different batch. The batch
@@ -12,6 +13,7 @@ CREATE FUNCTION rs_janitor() RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     n_sessions int;
+    n_throttles int := rs_throttle_expire();
     lapsed bigint[];
     bid bigint;
     e entitlement;
@@ -44,5 +46,5 @@ BEGIN
     END IF;
 
     RETURN jsonb_build_object('sessions_expired', n_sessions, 'holds_expired', cardinality(lapsed),
-                              'payments_made', n_paid);
+                              'payments_made', n_paid, 'throttles_expired', n_throttles);
 END $$;
