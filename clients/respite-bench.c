@@ -11,6 +11,10 @@
  * params {"F": <result.F>}; a pair counts as one operation and its latency
  * covers both calls.
  *
+ * With -k COUNT each client makes exactly COUNT operations (closed loop)
+ * and the run ends when all have: a fixed amount of work, for counting
+ * instructions per call (-d is then only an upper bound on the time).
+ *
  * With -r RATE the load is open-loop instead: RATE calls per second in
  * all, on a fixed schedule spread evenly over the clients (client i sends
  * its k-th call at start + (k * N + i) / RATE). Latency is measured from
@@ -38,6 +42,7 @@ struct opts {
 	int clients;
 	double seconds;
 	double rate; /* open loop: calls per second in all; 0: closed loop */
+	long count;  /* operations per client (-k); 0: as many as time allows */
 };
 
 struct worker {
@@ -53,6 +58,7 @@ struct worker {
 };
 
 static volatile int stop_flag;
+static volatile int clients_left;
 /* Open loop: the schedule's start and end (CLOCK_MONOTONIC ns). */
 static uint64_t sched_start, sched_end;
 
@@ -159,7 +165,7 @@ static int operate(struct worker *w, int fd, struct lineio *io, int k, int id, u
 /* Closed loop: the next call as soon as the answer is in. */
 static void closed_loop(struct worker *w, int fd, struct lineio *io)
 {
-	for (int k = 0, id = 1; !stop_flag; k++, id += 2)
+	for (int k = 0, id = 1; !stop_flag && (w->o->count == 0 || k < w->o->count); k++, id += 2)
 		if (operate(w, fd, io, k, id, now_ns()) != 0)
 			break;
 }
@@ -195,6 +201,7 @@ static void *run_worker(void *arg)
 		lineio_free(io);
 		if (fd >= 0)
 			close(fd);
+		__atomic_sub_fetch(&clients_left, 1, __ATOMIC_SEQ_CST);
 		return NULL;
 	}
 	if (w->o->rate > 0)
@@ -203,6 +210,7 @@ static void *run_worker(void *arg)
 		closed_loop(w, fd, io);
 	lineio_free(io);
 	close(fd);
+	__atomic_sub_fetch(&clients_left, 1, __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
@@ -286,8 +294,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	static const struct option longs[] = { { "then", 1, NULL, 'T' }, { NULL, 0, NULL, 0 } };
 	int c;
 	*o = (struct opts){ "127.0.0.1:7878", getenv("RESPITE_TOKEN"), "system.ping", NULL, NULL,
-			    NULL, 8, 10.0, 0 };
-	while ((c = getopt_long(argc, argv, "c:t:n:d:m:p:r:", longs, NULL)) != -1) {
+			    NULL, 8, 10.0, 0, 0 };
+	while ((c = getopt_long(argc, argv, "c:t:n:d:m:p:r:k:", longs, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->connect = optarg; break;
 		case 't': o->token = optarg; break;
@@ -296,6 +304,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'm': o->method = optarg; break;
 		case 'p': o->params_file = optarg; break;
 		case 'r': o->rate = atof(optarg); if (o->rate <= 0) return -1; break;
+		case 'k': o->count = atol(optarg); if (o->count <= 0) return -1; break;
 		case 'T': {
 			char *colon = strchr(optarg, ':');
 			if (!colon)
@@ -308,7 +317,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		default: return -1;
 		}
 	}
-	return o->clients > 0 && o->clients <= 1000 && o->seconds > 0 ? 0 : -1;
+	return o->clients > 0 && o->clients <= 1000 && o->seconds > 0 && !(o->count && o->rate > 0) ? 0 : -1;
 }
 
 int main(int argc, char **argv)
@@ -317,7 +326,8 @@ int main(int argc, char **argv)
 	if (parse_opts(argc, argv, &o) != 0) {
 		fprintf(stderr, "usage: respite-bench [-c HOST:PORT] [-t TOKEN] [-n CLIENTS] [-d SECONDS]\n"
 				"                     [-m METHOD] [-p PARAMS.jsonl] [--then METHOD:FIELD]\n"
-				"                     [-r CALLS_PER_SECOND]   (open loop: a fixed schedule)\n");
+				"                     [-r CALLS_PER_SECOND]   (open loop: a fixed schedule)\n"
+				"                     [-k OPERATIONS_PER_CLIENT]   (a fixed amount of work)\n");
 		return 2;
 	}
 	int nlines;
@@ -330,15 +340,20 @@ int main(int argc, char **argv)
 	/* open loop: the schedule starts once the clients have had time to log in */
 	sched_start = now_ns() + 200000000ull;
 	sched_end = sched_start + (uint64_t)(o.seconds * 1e9);
+	clients_left = o.clients;
 	for (int i = 0; i < o.clients; i++) {
 		ws[i] = (struct worker){ .o = &o, .index = i, .lines = lines, .nlines = nlines };
 		pthread_create(&ws[i].thread, NULL, run_worker, &ws[i]);
 	}
 	uint64_t t0 = o.rate > 0 ? sched_start : now_ns();
-	if (o.rate > 0)
+	if (o.rate > 0) {
 		sleep_until(sched_end);
-	else
-		usleep((useconds_t)(o.seconds * 1e6));
+	} else {
+		/* with -k the clients stop by themselves; -d still bounds the run */
+		uint64_t end = t0 + (uint64_t)(o.seconds * 1e9);
+		while (now_ns() < end && (o.count == 0 || __atomic_load_n(&clients_left, __ATOMIC_SEQ_CST) > 0))
+			usleep(o.count ? 1000 : (useconds_t)((end - now_ns()) / 1000 + 1));
+	}
 	stop_flag = 1;
 	for (int i = 0; i < o.clients; i++)
 		pthread_join(ws[i].thread, NULL);

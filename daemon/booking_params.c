@@ -207,6 +207,9 @@ static const struct field_spec booking_hold_fields[] = {
 	END,
 };
 const struct param_schema booking_hold_params = { booking_hold_fields, 0 };
+/* booking.book takes exactly booking.hold's params (hold_seconds too: it is
+ * checked the same way, though the booking is confirmed at once). */
+const struct param_schema booking_book_params = { booking_hold_fields, 0 };
 
 static const struct field_spec booking_id_fields[] = {
 	ID("booking_id", FF_REQUIRED),

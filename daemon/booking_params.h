@@ -18,6 +18,7 @@ extern const struct param_schema entitlement_create_params;
 extern const struct param_schema budget_summary_params;
 extern const struct param_schema booking_quote_params;
 extern const struct param_schema booking_hold_params;
+extern const struct param_schema booking_book_params;
 extern const struct param_schema booking_confirm_params;
 extern const struct param_schema booking_cancel_params;
 extern const struct param_schema booking_complete_params;

@@ -5,7 +5,8 @@
  * The races: 50 clients, each a thread with its own TCP connection and
  * session, start together at a barrier and ask for the same scarce thing
  * (the last bed-nights, a worker's last hours, the last offer seats, the
- * last hours of one family's budget). Exactly the right number must win,
+ * last hours of one family's budget; the last bed-night, with
+ * booking.book). Exactly the right number must win,
  * every client's answer must agree with the database, no booking may exist
  * that no client was told about, and every query of sql/invariants.sql
  * must return nothing. Threads only call and record; the asserts run on
@@ -402,6 +403,7 @@ struct racer {
 	struct h_client *c;
 	pthread_barrier_t *start;
 	char params[1024];
+	const char *method;         /* the first call: booking.hold unless set */
 	int confirm;                /* confirm after a successful hold */
 	long long carer_id;         /* whose family the hold is for */
 	/* answers */
@@ -426,7 +428,7 @@ static void *racer_run(void *arg)
 {
 	struct racer *r = arg;
 	pthread_barrier_wait(r->start);
-	json_object *resp = h_call(r->c, "booking.hold", r->params);
+	json_object *resp = h_call(r->c, r->method ? r->method : "booking.hold", r->params);
 	if (!resp)
 		return NULL;
 	r->answered = 1;
@@ -686,7 +688,8 @@ static void check_contest(struct contest *k)
 		sorted[won++] = r->booking_id;
 		ck_assert_msg(r->confirm_reason[0] == '\0', "%s: client %d could not confirm: %s", k->name, i,
 			      r->confirm_reason);
-		ck_assert_str_eq(r->status, r->confirm ? "confirmed" : "held");
+		ck_assert_str_eq(r->status, r->confirm || (r->method && strcmp(r->method, "booking.book") == 0)
+						    ? "confirmed" : "held");
 		const char *row = sqlv("SELECT status || ' ' || carer_id || ' ' || (rs_booking_legs_json(id) = %s::jsonb) "
 				       "FROM booking WHERE id = %lld AND %s", sql_literal(r->legs), r->booking_id,
 				       k->scope);
@@ -759,6 +762,45 @@ START_TEST(four_races_at_once)
 	check_invariants();
 	racers_free(all, NCONTESTS * RACERS);
 	free(all);
+	free(k);
+}
+END_TEST
+
+/* The last bed-night, booked with booking.book (hold and confirmation in
+ * one transaction): one bed free for one night, 50 families ask for it at
+ * once. One is confirmed; everybody else is told no_capacity (booked). */
+START_TEST(book_race_for_the_last_night)
+{
+	struct contest *k = calloc(1, sizeof(*k));
+	struct h_client *coord = connect_as(&dmain, "coord");
+	const char *users[RACERS];
+	k->name = "last bed-night, booking.book";
+	k->supply_id = new_bed(coord, "book_one", day(70), day(71));
+	for (int i = 0; i < RACERS; i++) {
+		snprintf(k->r[i].params, sizeof(k->r[i].params),
+			 "{\"person_id\":%lld,\"supply_id\":%lld,\"from\":\"%s\",\"to\":\"%s\"}",
+			 racefam[i].person_id, k->supply_id, day(70), day(71));
+		k->r[i].method = "booking.book";
+		k->r[i].carer_id = racefam[i].carer_id;
+	}
+	k->winners = 1;
+	k->loser_reason = "no_capacity";
+	k->loser_key = "why";
+	snprintf(k->loser_value, sizeof(k->loser_value), "booked");
+	snprintf(k->scope, sizeof(k->scope), "supply_id = %lld", k->supply_id);
+	k->extra = extra_one_allocation;
+	race_users(users);
+	connect_racers(k, users);
+	h_close(coord);
+	race(k->r, RACERS);
+	check_contest(k);
+	/* the winner's booking is confirmed, its legs posted, nothing held */
+	ck_assert_int_eq(sqli("SELECT count(*) FROM booking WHERE supply_id = %lld AND status = 'confirmed' "
+			      "AND expires_at IS NULL AND confirmed_at IS NOT NULL", k->supply_id), 1);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM ledger_transfer t JOIN booking b ON b.id = t.booking_id "
+			      "WHERE b.supply_id = %lld AND t.status <> 'posted'", k->supply_id), 0);
+	check_invariants();
+	racers_free(k->r, RACERS);
 	free(k);
 }
 END_TEST
@@ -1239,6 +1281,83 @@ START_TEST(cancel_returns_the_budget)
 }
 END_TEST
 
+/* booking.book: the checks of a hold and the answer of a confirmation, in
+ * one call: confirmed, legs posted, the budget spent (not held), events
+ * held then confirmed; its own idempotency keys; the refusals of a hold. */
+START_TEST(book_in_one_call)
+{
+	struct h_client *coord = connect_as(&dmain, "coord");
+	struct family f;
+	new_family(coord, "book", 1, &f);
+	long long w = worker_on_days(coord, "book", 35, 1);
+	long long pb = personal_budget(coord, f.person_id, 50000);
+	struct h_client *c = connect_as(&dmain, f.user);
+	char params[512];
+	snprintf(params, sizeof(params), "{\"person_id\":%lld,\"supply_id\":%lld,%s,\"idempotency_key\":\"book-1\"}",
+		 f.person_id, w, visit(day(35), "10:00", "13:00"));
+	json_object *b = must(c, "booking.book", "%s", params);
+	long long id = num(b, "booking_id");
+	ck_assert_str_eq(str(b, "status"), "confirmed");
+	ck_assert(!flag(b, "replayed"));
+	ck_assert_ptr_null(h_get(b, "hold_expires_at"));
+	ck_assert_ptr_nonnull(h_get(b, "confirmed_at"));
+	ck_assert_int_eq(num(b, "cost_pence"), 6000);
+	ck_assert_int_eq(json_object_array_length(h_get(b, "legs")), 1);
+	ck_assert_str_eq(str(b, "legs.0.status"), "posted");
+	ck_assert_int_eq(num(b, "legs.0.entitlement_id"), pb);
+	ck_assert_int_eq(num(b, "legs.0.covers_pence"), 6000);
+	ck_assert_ptr_null(h_get(b, "legs.0.expires_at"));
+	ck_assert_int_eq(json_object_array_length(h_get(b, "events")), 2);
+	ck_assert_str_eq(str(b, "events.0.to"), "held");
+	ck_assert_str_eq(str(b, "events.1.from"), "held");
+	ck_assert_str_eq(str(b, "events.1.to"), "confirmed");
+	ck_assert_str_eq(str(b, "events.1.by"), f.user);
+	ck_assert_int_eq(json_object_array_length(h_get(b, "units")), 1);
+	/* the answer is what booking.get says of it */
+	json_object *g = must(c, "booking.get", "{\"booking_id\":%lld}", id);
+	ck_assert_str_eq(js(g), js(b));
+	json_object *s = source_of(must(c, "budget.summary", "{}"), pb);
+	ck_assert_int_eq(num(s, "spent"), 6000);
+	ck_assert_int_eq(num(s, "held"), 0);
+	ck_assert_int_eq(num(s, "remaining"), 44000);
+	/* a retry is replayed; the key is booking.book's own */
+	json_object *again = must(c, "booking.book", "%s", params);
+	ck_assert(flag(again, "replayed"));
+	ck_assert_int_eq(num(again, "booking_id"), id);
+	refused(c, "booking.hold", "idempotency_mismatch", "%s", params);
+	must(c, "booking.hold", "{\"person_id\":%lld,\"supply_id\":%lld,%s,\"idempotency_key\":\"hold-9\"}",
+	     f.person_id, w, visit(day(35), "15:00", "16:00"));
+	refused(c, "booking.book", "idempotency_mismatch",
+		"{\"person_id\":%lld,\"supply_id\":%lld,%s,\"idempotency_key\":\"hold-9\"}", f.person_id, w,
+		visit(day(35), "15:00", "16:00"));
+	/* the refusals of a hold: the slot is taken, the person is busy */
+	refused(coord, "booking.book", "conflict", "{\"carer_id\":%lld,\"person_id\":%lld,\"supply_id\":%lld,%s}",
+		f.carer_id, f.person_id, w, visit(day(35), "12:00", "14:00"));
+	struct family g2;
+	new_family(coord, "book_g", 1, &g2);
+	personal_budget(coord, g2.person_id, 50000);
+	json_object *d = refused(coord, "booking.book", "no_capacity",
+				 "{\"carer_id\":%lld,\"person_id\":%lld,\"supply_id\":%lld,%s}", g2.carer_id,
+				 g2.person_id, w, visit(day(35), "11:00", "12:00"));
+	ck_assert_str_eq(str(d, "why"), "booked");
+	/* carers may not lengthen a hold, even one that never lapses */
+	snprintf(params, sizeof(params), "{\"person_id\":%lld,\"supply_id\":%lld,%s,\"hold_seconds\":86400}",
+		 f.person_id, w, visit(day(35), "18:00", "19:00"));
+	json_object *r = keep(h_call(c, "booking.book", params));
+	ck_assert_msg(h_code(r) == -32602 && strcmp(str(r, "error.data.field"), "hold_seconds") == 0, "%s", js(r));
+	ck_assert_int_eq(sqli("SELECT count(*) FROM booking WHERE carer_id = %lld", f.carer_id), 2);
+	ck_assert_int_eq(sqli("SELECT count(*) FROM booking WHERE carer_id = %lld", g2.carer_id), 0);
+	/* cancelled, it gives the budget back like any confirmed booking */
+	b = must(c, "booking.cancel", "{\"booking_id\":%lld,\"reason\":\"change of plan\"}", id);
+	ck_assert_str_eq(str(b, "legs.1.kind"), "reversal");
+	s = source_of(must(c, "budget.summary", "{}"), pb);
+	ck_assert_int_eq(num(s, "spent"), 0);
+	check_invariants();
+	h_close(c);
+	h_close(coord);
+}
+END_TEST
+
 /* ===================================================================== */
 
 static Suite *booking_suite(void)
@@ -1249,6 +1368,7 @@ static Suite *booking_suite(void)
 	tcase_add_checked_fixture(races, NULL, free_kept);
 	tcase_add_loop_test(races, race_for_the_last, 0, NCONTESTS);
 	tcase_add_test(races, four_races_at_once);
+	tcase_add_test(races, book_race_for_the_last_night);
 	suite_add_tcase(s, races);
 	TCase *sc = tcase_create("scenarios");
 	tcase_set_timeout(sc, 120);
@@ -1261,6 +1381,7 @@ static Suite *booking_suite(void)
 	tcase_add_test(sc, idempotent_retry_same_booking);
 	tcase_add_test(sc, carer_cannot_reach_another_family);
 	tcase_add_test(sc, coordinator_books_on_behalf);
+	tcase_add_test(sc, book_in_one_call);
 	tcase_add_loop_test(sc, cancel_returns_the_budget, 0, (int)(sizeof(cancels) / sizeof(cancels[0])));
 	suite_add_tcase(s, sc);
 	return s;

@@ -169,6 +169,10 @@ static const struct context contexts[] = {
 	{ "booking.hold", NULL,
 	  "{\"person_id\":{person},\"supply_id\":{s_worker},\"date\":\"{d:30}\",\"start_time\":\"10:00\","
 	  "\"end_time\":\"12:00\"}" },
+	/* held and confirmed at once: a slot of its own (after the fixtures' bookings) */
+	{ "booking.book", NULL,
+	  "{\"person_id\":{person},\"supply_id\":{s_worker},\"date\":\"{d:30}\",\"start_time\":\"19:30\","
+	  "\"end_time\":\"21:30\"}" },
 	{ "booking.confirm", NULL, "{\"booking_id\":{booking}}" },
 	{ "booking.cancel", NULL, "{\"booking_id\":{u_booking},\"by\":\"carer\",\"reason\":\"{u}\"}" },
 	{ "booking.complete", NULL, "{\"booking_id\":{booking}}" },

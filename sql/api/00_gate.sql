@@ -42,12 +42,13 @@ CREATE FUNCTION idem_begin(ctx jsonb, p jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     k   text := p->>'idempotency_key';
-    h   text := md5((p - 'idempotency_key')::text);
+    h   text;
     row idempotency;
 BEGIN
     IF k IS NULL THEN
         RETURN NULL;
     END IF;
+    h := md5((p - 'idempotency_key')::text);
     INSERT INTO idempotency (user_id, key, method, params_hash)
     VALUES ((ctx->>'user_id')::bigint, k, ctx->>'method', h)
     ON CONFLICT DO NOTHING;
@@ -80,8 +81,9 @@ END $$;
 -- method, e.g. "booking.hold"(ctx, p), that finds the session the call
 -- runs as (rs_session_ctx), checks its role (again: the daemon checked the
 -- role it knew first; this is the database's own defence) and, for
--- mutating methods, replays or records the answer under the idempotency
--- key. The SQL is built here once, at deploy; calls run static code.
+-- mutating methods called with an idempotency key, replays or records the
+-- answer under it (a call without one costs nothing more). The SQL is
+-- built here once, at deploy; calls run static code.
 CREATE FUNCTION rs_gate_build() RETURNS int
 LANGUAGE plpgsql AS $gate$
 DECLARE
@@ -97,11 +99,14 @@ BEGIN
                 m.name, impl;
         END IF;
         body := CASE WHEN m.mutating
-            THEN format('prior := idem_begin(ctx, p);
-    IF prior IS NOT NULL THEN
-        RETURN prior;
+            THEN format('IF p ? ''idempotency_key'' THEN
+        prior := idem_begin(ctx, p);
+        IF prior IS NOT NULL THEN
+            RETURN prior;
+        END IF;
+        RETURN idem_end(ctx, p, %I(ctx, p));
     END IF;
-    RETURN idem_end(ctx, p, %I(ctx, p));', impl)
+    RETURN %I(ctx, p);', impl, impl)
             ELSE format('RETURN %I(ctx, p);', impl) END;
         EXECUTE format($f$CREATE FUNCTION %I(ctx jsonb, p jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $w$

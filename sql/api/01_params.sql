@@ -23,15 +23,17 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT (obj ->> key)::float8 $$;
 CREATE FUNCTION rs_p_bool(obj jsonb, key text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$ SELECT (obj ->> key)::boolean $$;
 
+-- STABLE, as the cast from text is: declared IMMUTABLE it could not be
+-- inlined and ran as a function, planned again in every transaction.
 CREATE FUNCTION rs_p_date(obj jsonb, key text) RETURNS date
-LANGUAGE sql IMMUTABLE AS $$ SELECT (obj ->> key)::date $$;
+LANGUAGE sql STABLE AS $$ SELECT (obj ->> key)::date $$;
 
 -- RFC 3339 with an explicit offset (the gate checked): an instant.
 CREATE FUNCTION rs_p_ts(obj jsonb, key text) RETURNS timestamptz
 LANGUAGE sql STABLE AS $$ SELECT (obj ->> key)::timestamptz $$;
 
 CREATE FUNCTION rs_p_time(obj jsonb, key text) RETURNS time
-LANGUAGE sql IMMUTABLE AS $$ SELECT (obj ->> key)::time $$;
+LANGUAGE sql STABLE AS $$ SELECT (obj ->> key)::time $$;
 
 CREATE FUNCTION rs_p_array(obj jsonb, key text) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$ SELECT nullif(obj -> key, 'null') $$;
@@ -64,13 +66,18 @@ BEGIN
     END IF;
 END $$;
 
--- An array of ids, in order; NULL when absent.
+-- An array of ids, in order; NULL when absent. (PL/pgSQL, not SQL: an SQL
+-- function with a subquery is never inlined and is planned again in every
+-- transaction; here the plan is kept and an absent key costs no query.)
 CREATE FUNCTION rs_p_ids(obj jsonb, key text) RETURNS bigint[]
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE WHEN jsonb_typeof(obj -> key) = 'array'
-                THEN ARRAY(SELECT e::bigint FROM jsonb_array_elements_text(obj -> key)
-                                  WITH ORDINALITY AS t(e, i) ORDER BY i) END
-$$;
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF jsonb_typeof(obj -> key) IS DISTINCT FROM 'array' THEN
+        RETURN NULL;
+    END IF;
+    RETURN ARRAY(SELECT e::bigint FROM jsonb_array_elements_text(obj -> key)
+                        WITH ORDINALITY AS t(e, i) ORDER BY i);
+END $$;
 
 -- A postcode district (the outward code: L17, CH41), in capitals without
 -- spaces: its format is a rule of the data, not a length the gate knows.
@@ -136,10 +143,14 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce((p ->> 'limit')::int, dflt) $$;
 CREATE FUNCTION rs_p_offset(p jsonb) RETURNS int
 LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce((p ->> 'offset')::int, 0) $$;
 
--- An optional array of supply kinds.
+-- An optional array of supply kinds (PL/pgSQL for the reason given at
+-- rs_p_ids).
 CREATE FUNCTION rs_p_kinds(p jsonb, key text) RETURNS supply_kind[]
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE WHEN jsonb_typeof(p -> key) = 'array'
-                THEN ARRAY(SELECT e::supply_kind FROM jsonb_array_elements_text(p -> key)
-                                  WITH ORDINALITY AS t(e, i) ORDER BY i) END
-$$;
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF jsonb_typeof(p -> key) IS DISTINCT FROM 'array' THEN
+        RETURN NULL;
+    END IF;
+    RETURN ARRAY(SELECT e::supply_kind FROM jsonb_array_elements_text(p -> key)
+                        WITH ORDINALITY AS t(e, i) ORDER BY i);
+END $$;

@@ -79,8 +79,11 @@ LANGUAGE sql STABLE AS $$
     SELECT tstzrange(rs_local_instant(lower(n), '14:00', 'from'), rs_local_instant(upper(n), '11:00', 'to'))
 $$;
 
+-- STABLE like the money text and the number-to-text casts it uses: declared
+-- IMMUTABLE, PostgreSQL would not inline it, and every leg of every answer
+-- planned it afresh.
 CREATE FUNCTION rs_amount_text(amount bigint, u ledger_unit) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT CASE u WHEN 'pence' THEN rs_money_text(amount)
                   WHEN 'nights' THEN amount || CASE WHEN amount = 1 THEN ' night' ELSE ' nights' END
                   ELSE CASE WHEN amount % 60 = 0 THEN (amount / 60) || ' h'

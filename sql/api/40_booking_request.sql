@@ -8,6 +8,7 @@
 CREATE TYPE booking_req AS (
     carer_id        bigint,
     person_id       bigint,
+    consent         consent_status, -- the person's, read once here for the rules
     authority_id    bigint,
     subject         text,
     break_kind      text,
@@ -105,7 +106,8 @@ BEGIN
                              'give nights or days (from and to) or a visit (start and end), not both');
     END IF;
     IF has_n THEN
-        PERFORM rs_p_required(p, 'from'), rs_p_required(p, 'to');
+        PERFORM rs_p_required(p, 'from');
+        PERFORM rs_p_required(p, 'to');
         f := rs_p_date(p, 'from');
         t := rs_p_date(p, 'to');
         IF t <= f THEN
@@ -123,12 +125,15 @@ BEGIN
             IF p ? 'date' OR p ? 'start_time' OR p ? 'end_time' THEN
                 PERFORM rs_bad_param('date', 'give start and end, or date, start_time and end_time');
             END IF;
-            PERFORM rs_p_required(p, 'start'), rs_p_required(p, 'end');
+            PERFORM rs_p_required(p, 'start');
+            PERFORM rs_p_required(p, 'end');
             s := rs_p_ts(p, 'start');
             e := rs_p_ts(p, 'end');
             first := 'start';
         ELSE
-            PERFORM rs_p_required(p, 'date'), rs_p_required(p, 'start_time'), rs_p_required(p, 'end_time');
+            PERFORM rs_p_required(p, 'date');
+            PERFORM rs_p_required(p, 'start_time');
+            PERFORM rs_p_required(p, 'end_time');
             d := rs_p_date(p, 'date');
             t0 := rs_p_time(p, 'start_time');
             t1 := rs_p_time(p, 'end_time');
@@ -196,6 +201,7 @@ BEGIN
     END IF;
     r.carer_id := c.id;
     r.person_id := pe.id;
+    r.consent := pe.consent;
     r.authority_id := c.authority_id;
     r.subject := CASE WHEN pe.id IS NOT NULL THEN 'person' ELSE 'carer' END;
     r.break_kind := coalesce(rs_p_enum(p, 'break_kind'), 'planned');
@@ -223,12 +229,19 @@ BEGIN
     -- The person's needs for replacement care. For the carer's own break,
     -- the carer's needs, except that dietary ones rank offers (they are
     -- passed on to the hotel or restaurant) rather than rule out a theatre.
-    r.needs := ARRAY(SELECT DISTINCT x FROM unnest(CASE WHEN pe.id IS NOT NULL THEN pe.needs
-                                                        ELSE ARRAY(SELECT n FROM unnest(c.needs) n WHERE n !~ '^diet:') END
-                                                   || coalesce(rs_p_caps(p, 'needs'), '{}')) x ORDER BY x);
-    r.wishes := ARRAY(SELECT DISTINCT x FROM unnest(coalesce(pe.wishes, ARRAY(SELECT n FROM unnest(c.needs) n WHERE n ~ '^diet:'))
-                                                    || coalesce(rs_p_caps(p, 'wishes'), '{}')) x
-                       WHERE NOT x = ANY (r.needs) ORDER BY x);
+    -- (Each a query only when there is something to merge.)
+    r.needs := CASE WHEN pe.id IS NOT NULL THEN pe.needs ELSE c.needs END || coalesce(rs_p_caps(p, 'needs'), '{}');
+    IF cardinality(r.needs) > 0 THEN
+        r.needs := ARRAY(SELECT DISTINCT x FROM unnest(CASE WHEN pe.id IS NOT NULL THEN pe.needs
+                                                            ELSE ARRAY(SELECT n FROM unnest(c.needs) n WHERE n !~ '^diet:') END
+                                                       || coalesce(rs_p_caps(p, 'needs'), '{}')) x ORDER BY x);
+    END IF;
+    r.wishes := coalesce(pe.wishes, c.needs) || coalesce(rs_p_caps(p, 'wishes'), '{}');
+    IF cardinality(r.wishes) > 0 THEN
+        r.wishes := ARRAY(SELECT DISTINCT x FROM unnest(coalesce(pe.wishes, ARRAY(SELECT n FROM unnest(c.needs) n WHERE n ~ '^diet:'))
+                                                        || coalesce(rs_p_caps(p, 'wishes'), '{}')) x
+                           WHERE NOT x = ANY (r.needs) ORDER BY x);
+    END IF;
     -- Someone who does not speak English needs a worker who speaks their
     -- first language.
     r.language := coalesce(rs_p_text(p, 'language'),
@@ -265,12 +278,15 @@ END $$;
 -- Every mutating booking call locks the family first: the carer, then the
 -- cared-for person (a person with several carers is shared between
 -- families, so their row is the lock that covers them all).
+-- (One statement for both: the rows are locked in the order of the FROM
+-- list, carer then person.)
 CREATE FUNCTION rs_lock_family(cid bigint, pid bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM 1 FROM carer WHERE id = cid FOR NO KEY UPDATE;
-    IF pid IS NOT NULL THEN
-        PERFORM 1 FROM person WHERE id = pid FOR NO KEY UPDATE;
+    IF pid IS NULL THEN
+        PERFORM 1 FROM carer WHERE id = cid FOR NO KEY UPDATE;
+    ELSE
+        PERFORM 1 FROM carer c, person pe WHERE c.id = cid AND pe.id = pid FOR NO KEY UPDATE OF c, pe;
     END IF;
 END $$;
 

@@ -95,11 +95,13 @@ BEGIN
             'kind', 'donation', 'source', 'donated', 'name', 'Donated by the provider',
             'unit', 'pence', 'amount', sh.value_pence, 'covers_pence', 0)));
     END IF;
-    SELECT i INTO bad FROM unnest(r.pay_from) i
-     WHERE NOT EXISTS (SELECT 1 FROM entitlement x WHERE x.id = i
-                         AND (x.carer_id = r.carer_id OR x.person_id = r.person_id)) LIMIT 1;
-    IF bad IS NOT NULL THEN
-        PERFORM rs_bad_param('pay_from', format('entitlement %s is not this family''s', bad));
+    IF r.pay_from IS NOT NULL THEN
+        SELECT i INTO bad FROM unnest(r.pay_from) i
+         WHERE NOT EXISTS (SELECT 1 FROM entitlement x WHERE x.id = i
+                             AND (x.carer_id = r.carer_id OR x.person_id = r.person_id)) LIMIT 1;
+        IF bad IS NOT NULL THEN
+            PERFORM rs_bad_param('pay_from', format('entitlement %s is not this family''s', bad));
+        END IF;
     END IF;
     -- Before touching their accounts, the family's entitlement rows are
     -- locked: the janitor pays ongoing entitlements in only under that
@@ -119,10 +121,17 @@ BEGIN
             CONTINUE;
         END IF;
         usable := usable + 1;
-        acct := rs_entitlement_account(e, sh.first_day, materialise);
-        avail := CASE WHEN e.allow_overdraw THEN 9223372036854775807
-                      WHEN materialise THEN (SELECT rs_available(a) FROM account a WHERE a.id = acct)
-                      ELSE rs_entitlement_available(e, sh.first_day) END;
+        IF materialise AND e.rule IN ('fixed', 'one_off') THEN
+            -- the entitlement's one account, and its balance, in one lookup
+            SELECT a.id, rs_available(a) INTO acct, avail FROM account a WHERE a.ref = 'ent:' || e.id;
+        ELSE
+            acct := rs_entitlement_account(e, sh.first_day, materialise);
+            avail := CASE WHEN materialise THEN (SELECT rs_available(a) FROM account a WHERE a.id = acct)
+                          ELSE rs_entitlement_available(e, sh.first_day) END;
+        END IF;
+        IF e.allow_overdraw THEN
+            avail := 9223372036854775807;
+        END IF;
         IF coalesce(avail, 0) <= 0 THEN
             skipped := skipped || jsonb_build_object('entitlement_id', e.id, 'name', e.name,
                 'category', 'empty', 'why', CASE WHEN e.rule = 'recurring'
@@ -130,7 +139,7 @@ BEGIN
                     ELSE 'nothing left' END);
             CONTINUE;
         END IF;
-        SELECT * INTO f FROM rs_fill(e.unit, avail, cost, qty, rem_p, rem_q);
+        f := rs_fill(e.unit, avail, cost, qty, rem_p, rem_q);
         rem_p := f.rem_p;
         rem_q := f.rem_q;
         take := f.take;
@@ -173,12 +182,11 @@ CREATE FUNCTION rs_leg_accounts(b booking, leg jsonb, OUT debit bigint, OUT cred
 LANGUAGE plpgsql AS $$
 DECLARE
     u ledger_unit := (leg->>'unit')::ledger_unit;
-    pname text := (SELECT name FROM provider WHERE id = b.provider_id);
 BEGIN
     IF leg->>'kind' = 'donation' THEN
         debit := (rs_account_open(format('donor:%s:%s', b.provider_id, b.carer_id), 'donor', 'pence',
-                                  b.authority_id, 'Donated by ' || pname, 'donated', NULL, NULL,
-                                  b.carer_id, NULL, b.provider_id, true)).id;
+                                  b.authority_id, 'Donated by ' || rs_provider_name(b.provider_id), 'donated',
+                                  NULL, NULL, b.carer_id, NULL, b.provider_id, true)).id;
         credit := (rs_account_open('donations:' || b.carer_id, 'donations', 'pence', b.authority_id,
                                    'Donated breaks received', 'donated', NULL, NULL, b.carer_id)).id;
         RETURN;
@@ -190,47 +198,70 @@ BEGIN
     ELSE
         debit := (leg->>'account_id')::bigint;
     END IF;
-    credit := (rs_account_open(format('payable:%s:%s:%s', b.carer_id, b.provider_id, u), 'payable', u,
-                               b.authority_id, format('Owed to %s (%s)', pname, u), NULL, NULL, NULL,
-                               b.carer_id, NULL, b.provider_id)).id;
+    -- The family's payable account for this provider exists after its
+    -- first booking: found by its ref; the provider's name is read only to
+    -- open it.
+    SELECT a.id INTO credit FROM account a WHERE a.ref = format('payable:%s:%s:%s', b.carer_id, b.provider_id, u);
+    IF credit IS NULL THEN
+        credit := (rs_account_open(format('payable:%s:%s:%s', b.carer_id, b.provider_id, u), 'payable', u,
+                                   b.authority_id, format('Owed to %s (%s)', rs_provider_name(b.provider_id), u),
+                                   NULL, NULL, NULL, b.carer_id, NULL, b.provider_id)).id;
+    END IF;
+END $$;
+
+-- A provider's name, for naming the accounts a booking opens.
+CREATE FUNCTION rs_provider_name(pid bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT name FROM provider WHERE id = pid);
 END $$;
 
 -- Writes a plan's legs as transfers of a booking: pending legs for a hold,
--- posted ones for a completion adjustment. All accounts are locked first,
--- in id order.
+-- posted ones for a booking made and confirmed at once or a completion
+-- adjustment. All accounts are locked first, in id order, once (a single
+-- leg's transfer locks its two accounts in that order itself); the legs
+-- are numbered from first_leg + 1 (NULL: after the booking's last).
 CREATE FUNCTION rs_write_legs(b booking, plan jsonb, v_status transfer_status, v_kind transfer_kind,
-                              v_expires timestamptz, v_note text) RETURNS void
+                              v_expires timestamptz, v_note text, first_leg int DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     legs jsonb := plan->'legs';
+    n int := jsonb_array_length(plan->'legs');
     ends record;
     dr bigint[] := '{}';
     cr bigint[] := '{}';
-    first int := coalesce((SELECT max(leg) FROM ledger_transfer WHERE booking_id = b.id), 0);
+    first int := first_leg;
     i int;
 BEGIN
-    FOR i IN 0 .. jsonb_array_length(legs) - 1 LOOP
+    IF first IS NULL THEN
+        first := coalesce((SELECT max(leg) FROM ledger_transfer WHERE booking_id = b.id), 0);
+    END IF;
+    FOR i IN 0 .. n - 1 LOOP
         ends := rs_leg_accounts(b, legs->i);
         dr := dr || ends.debit;
         cr := cr || ends.credit;
     END LOOP;
-    PERFORM rs_lock_accounts(dr || cr);
-    FOR i IN 0 .. jsonb_array_length(legs) - 1 LOOP
-        PERFORM rs_transfer(dr[i + 1], cr[i + 1], (legs->i->>'amount')::bigint, v_status,
-                            CASE WHEN legs->i->>'kind' = 'donation' AND v_kind = 'charge' THEN 'donation'
-                                 ELSE v_kind END,
-                            b.id, first + i + 1, (legs->i->>'covers_pence')::bigint, v_expires,
-                            coalesce(v_note || ': ', '') || (legs->i->>'name'));
+    IF n > 1 THEN
+        PERFORM rs_lock_accounts(dr || cr);
+    END IF;
+    FOR i IN 0 .. n - 1 LOOP
+        PERFORM rs_transfer_locked(dr[i + 1], cr[i + 1], (legs->i->>'amount')::bigint, v_status,
+                                   CASE WHEN legs->i->>'kind' = 'donation' AND v_kind = 'charge' THEN 'donation'
+                                        ELSE v_kind END,
+                                   b.id, first + i + 1, (legs->i->>'covers_pence')::bigint,
+                                   CASE WHEN v_status = 'pending' THEN v_expires END,
+                                   coalesce(v_note || ': ', '') || (legs->i->>'name'));
     END LOOP;
 END $$;
 
 -- Every account a booking's transfers touch (for locking in order).
 CREATE FUNCTION rs_booking_accounts(bid bigint) RETURNS bigint[]
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(array_agg(DISTINCT a), '{}')
-      FROM ledger_transfer t, LATERAL (VALUES (t.debit_account_id), (t.credit_account_id)) v(a)
-     WHERE t.booking_id = bid
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(DISTINCT a), '{}')
+              FROM ledger_transfer t, LATERAL (VALUES (t.debit_account_id), (t.credit_account_id)) v(a)
+             WHERE t.booking_id = bid);
+END $$;
 
 -- Settles a booking's money for a status change: confirmed posts the
 -- pending legs; cancelled or expired voids pending legs and reverses
@@ -241,13 +272,12 @@ DECLARE
     t ledger_transfer;
     next_leg int;
 BEGIN
-    PERFORM rs_lock_accounts(rs_booking_accounts(b.id));
-    IF to_status = 'confirmed' THEN
-        PERFORM rs_transfer_settle(id, true) FROM ledger_transfer
-         WHERE booking_id = b.id AND status = 'pending' ORDER BY leg;
-    ELSIF to_status IN ('cancelled_by_carer', 'cancelled_by_provider', 'expired') THEN
-        PERFORM rs_transfer_settle(id, false) FROM ledger_transfer
-         WHERE booking_id = b.id AND status = 'pending' ORDER BY leg;
+    IF to_status NOT IN ('confirmed', 'cancelled_by_carer', 'cancelled_by_provider', 'expired') THEN
+        RETURN;
+    END IF;
+    PERFORM rs_booking_lock_accounts(b.id);
+    PERFORM rs_booking_legs_settle(b.id, to_status = 'confirmed');
+    IF to_status <> 'confirmed' THEN
         next_leg := coalesce((SELECT max(leg) FROM ledger_transfer WHERE booking_id = b.id), 0);
         FOR t IN SELECT * FROM ledger_transfer x
                   WHERE x.booking_id = b.id AND x.status = 'posted' AND x.kind <> 'reversal'

@@ -5,31 +5,36 @@
 -- were added: stays that overlap or touch `n` (back-to-back) are merged
 -- with it. Shared Lives stays do not count: the person stays in an
 -- approved carer's family home, not a registered care home, and 28 days
--- there do not make it a permanent residence.
+-- there do not make it a permanent residence. (The functions of this file
+-- are PL/pgSQL, not SQL, so that their plans are kept: a booking's rules run
+-- in every hold, and an SQL function with a query in it is parsed and
+-- planned again in every transaction.)
 CREATE FUNCTION rs_residential_nights(pid bigint, n daterange, exclude bigint DEFAULT NULL) RETURNS int
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(max(upper(x) - lower(x)), 0)
-      FROM unnest((SELECT coalesce(range_agg(b.nights), '{}'::datemultirange)
-                     FROM booking b
-                    WHERE b.person_id = pid AND b.kind = 'bed'
-                      AND b.id IS DISTINCT FROM exclude
-                      AND (rs_booking_live(b.status, b.expires_at) OR b.status = 'completed')
-                      AND b.nights && daterange(lower(n) - 400, upper(n) + 400))
-                  + datemultirange(n)) x
-     WHERE x @> n
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(max(upper(x) - lower(x)), 0)
+              FROM unnest((SELECT coalesce(range_agg(b.nights), '{}'::datemultirange)
+                             FROM booking b
+                            WHERE b.person_id = pid AND b.kind = 'bed'
+                              AND b.id IS DISTINCT FROM exclude
+                              AND (rs_booking_live(b.status, b.expires_at) OR b.status = 'completed')
+                              AND b.nights && daterange(lower(n) - 400, upper(n) + 400))
+                          + datemultirange(n)) x
+             WHERE x @> n);
+END $$;
 
 -- Bookings of the same carer that count against an offer or scheme limit.
 CREATE FUNCTION rs_offer_uses(cid bigint, per daterange, sid bigint, otype text, auth bigint)
-RETURNS bigint[] LANGUAGE sql STABLE AS $$
-    SELECT coalesce(array_agg(b.id ORDER BY b.id), '{}')
-      FROM booking b JOIN supply o ON o.id = b.supply_id
-     WHERE b.carer_id = cid AND b.kind = 'offer' AND b.authority_id = auth
-       AND b.first_day <@ per
-       AND (sid IS NULL OR b.supply_id = sid)
-       AND (otype IS NULL OR o.offer_type = otype)
-       AND (rs_booking_live(b.status, b.expires_at) OR b.status IN ('completed', 'no_show'))
-$$;
+RETURNS bigint[] LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(b.id ORDER BY b.id), '{}')
+              FROM booking b JOIN supply o ON o.id = b.supply_id
+             WHERE b.carer_id = cid AND b.kind = 'offer' AND b.authority_id = auth
+               AND b.first_day <@ per
+               AND (sid IS NULL OR b.supply_id = sid)
+               AND (otype IS NULL OR o.offer_type = otype)
+               AND (rs_booking_live(b.status, b.expires_at) OR b.status IN ('completed', 'no_show')));
+END $$;
 
 -- Offer conditions (supply.conditions) and scheme rules: a refusal
 -- object, or NULL.
@@ -84,9 +89,11 @@ BEGIN
     IF s.emergency_only AND r.break_kind <> 'emergency' THEN
         RETURN jsonb_build_object('reason', 'no_match', 'message', 'this supply is kept for emergencies');
     END IF;
-    missing := ARRAY(SELECT x FROM unnest(r.needs || CASE WHEN r.language IS NOT NULL AND r.subject = 'person'
-                                                          THEN ARRAY['lang:' || r.language] ELSE '{}' END) x
-                      WHERE NOT x = ANY (s.capabilities) ORDER BY x);
+    IF cardinality(r.needs) > 0 OR (r.language IS NOT NULL AND r.subject = 'person') THEN
+        missing := ARRAY(SELECT x FROM unnest(r.needs || CASE WHEN r.language IS NOT NULL AND r.subject = 'person'
+                                                              THEN ARRAY['lang:' || r.language] ELSE '{}' END) x
+                          WHERE NOT x = ANY (s.capabilities) ORDER BY x);
+    END IF;
     IF cardinality(missing) > 0 THEN
         RETURN jsonb_build_object('reason', 'no_match', 'message', 'does not meet: ' || array_to_string(missing, ', '),
                                   'missing', to_jsonb(missing));
@@ -112,34 +119,43 @@ END $$;
 
 -- The rules on the family's side: consent, one break at a time, 28
 -- consecutive nights, offer conditions. Returns {warnings, refusal}.
+-- The person was read by rs_booking_req (r.consent). A hold that has lapsed
+-- but is not released yet no longer counts as a break, but still holds the
+-- person's place in booking_person_once: it is refused as a conflict to try
+-- again shortly, found by the same query, so the insert that follows never
+-- meets the constraint (no subtransaction to catch it).
 CREATE FUNCTION rs_rules_check(r booking_req, s supply, sh booking_shape, exclude bigint DEFAULT NULL)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
     warnings jsonb := '[]';
-    pe person;
     busy bigint[];
+    lapsed boolean;
     n int;
     offer jsonb;
 BEGIN
     IF r.subject = 'person' THEN
-        SELECT * INTO pe FROM person WHERE id = r.person_id;
-        IF pe.consent NOT IN ('given', 'best_interests') THEN
+        IF r.consent NOT IN ('given', 'best_interests') THEN
             RETURN jsonb_build_object('warnings', warnings, 'refusal', jsonb_build_object(
-                'reason', 'condition_not_met', 'condition', 'consent', 'consent', pe.consent,
+                'reason', 'condition_not_met', 'condition', 'consent', 'consent', r.consent,
                 'message', 'replacement care is a service to the cared-for person: their consent (or a best-interests decision) must be recorded first'));
         END IF;
-        busy := ARRAY(SELECT b.id FROM booking b
-                       WHERE b.person_id = r.person_id AND b.subject = 'person' AND b.span && sh.span
-                         AND b.id IS DISTINCT FROM exclude
-                         -- the exclusion constraint's own predicate, so its gist
-                         -- index answers alone (without it the planner ORed in a
-                         -- scan of every lapsing hold in the database)
-                         AND b.status IN ('requested', 'held', 'confirmed', 'in_progress')
-                         AND rs_booking_live(b.status, b.expires_at) ORDER BY b.id);
+        SELECT array_agg(b.id ORDER BY b.id) FILTER (WHERE rs_booking_live(b.status, b.expires_at)),
+               coalesce(bool_or(NOT rs_booking_live(b.status, b.expires_at)), false)
+          INTO busy, lapsed
+          FROM booking b
+         WHERE b.person_id = r.person_id AND b.subject = 'person' AND b.span && sh.span
+           AND b.id IS DISTINCT FROM exclude
+           -- the exclusion constraint's own predicate: what it would refuse
+           AND b.status IN ('requested', 'held', 'confirmed', 'in_progress');
         IF cardinality(busy) > 0 THEN
             RETURN jsonb_build_object('warnings', warnings, 'refusal', jsonb_build_object(
                 'reason', 'conflict', 'condition', 'person_busy', 'bookings', to_jsonb(busy),
                 'message', 'the person already has a break at that time'));
+        END IF;
+        IF lapsed THEN
+            RETURN jsonb_build_object('warnings', warnings, 'refusal', jsonb_build_object(
+                'reason', 'conflict', 'condition', 'person_busy',
+                'message', 'the person already has a break at that time (an expired hold is being released: try again shortly)'));
         END IF;
         IF s.kind = 'bed' THEN
             n := rs_residential_nights(r.person_id, sh.nights, exclude);

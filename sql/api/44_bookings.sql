@@ -1,30 +1,26 @@
 -- Bookings: the one status transition, reading bookings, booking.quote,
--- booking.hold, booking.confirm, booking.cancel, booking.get and
--- booking.list.
+-- booking.hold, booking.book, booking.confirm, booking.cancel, booking.get
+-- and booking.list.
 
 -- ---------------------------------------------------------------------------
 -- The one way a booking changes status. Checks the transition table,
 -- gives back capacity and moves money as the new status requires, stamps
 -- the booking and writes the event. Capacity before money: the lock order.
-CREATE FUNCTION rs_booking_move(bid bigint, to_status booking_status, actor bigint,
-                                why text DEFAULT NULL, data jsonb DEFAULT '{}')
+-- b is the booking's row as its caller read it FOR NO KEY UPDATE (after the
+-- family lock, for calls made for a family), so it is not read again.
+CREATE FUNCTION rs_booking_transition(b booking, to_status booking_status, actor bigint,
+                                      why text DEFAULT NULL, data jsonb DEFAULT '{}')
 RETURNS booking LANGUAGE plpgsql AS $$
 DECLARE
-    b booking;
-    from_status booking_status;
+    from_status booking_status := b.status;
 BEGIN
-    SELECT * INTO b FROM booking WHERE id = bid FOR NO KEY UPDATE;
-    IF NOT FOUND THEN
-        PERFORM rs_raise('not_found', 'no such booking', jsonb_build_object('booking_id', bid));
-    END IF;
-    from_status := b.status;
-    IF NOT EXISTS (SELECT 1 FROM booking_transition WHERE booking_transition.from_status = b.status
-                                                      AND booking_transition.to_status = rs_booking_move.to_status) THEN
+    IF NOT EXISTS (SELECT 1 FROM booking_transition t WHERE t.from_status = b.status
+                                                        AND t.to_status = rs_booking_transition.to_status) THEN
         PERFORM rs_raise('invalid_state', format('a %s booking cannot become %s', b.status, to_status),
-                         jsonb_build_object('booking_id', bid, 'status', b.status, 'wanted', to_status));
+                         jsonb_build_object('booking_id', b.id, 'status', b.status, 'wanted', to_status));
     END IF;
     IF to_status IN ('cancelled_by_carer', 'cancelled_by_provider', 'expired', 'no_show') THEN
-        PERFORM rs_release_capacity(bid);
+        PERFORM rs_release_capacity(b.id);
     END IF;
     PERFORM rs_booking_settle(b, to_status);
     UPDATE booking SET status = to_status, updated_at = now(),
@@ -35,11 +31,26 @@ BEGIN
                                THEN now() ELSE cancelled_at END,
            cancel_reason = CASE WHEN to_status IN ('cancelled_by_carer', 'cancelled_by_provider')
                                 THEN why ELSE cancel_reason END
-     WHERE id = bid
+     WHERE id = b.id
     RETURNING * INTO b;
     INSERT INTO booking_event (booking_id, actor_user_id, from_status, to_status, reason, data)
-    VALUES (bid, actor, from_status, to_status, why, coalesce(data, '{}'));
+    VALUES (b.id, actor, from_status, to_status, why, coalesce(data, '{}'));
     RETURN b;
+END $$;
+
+-- The same for a caller that has only the booking's id (the janitor, and
+-- calls whose row has changed since they read it): locks and reads it.
+CREATE FUNCTION rs_booking_move(bid bigint, to_status booking_status, actor bigint,
+                                why text DEFAULT NULL, data jsonb DEFAULT '{}')
+RETURNS booking LANGUAGE plpgsql AS $$
+DECLARE
+    b booking;
+BEGIN
+    SELECT * INTO b FROM booking WHERE id = bid FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        PERFORM rs_raise('not_found', 'no such booking', jsonb_build_object('booking_id', bid));
+    END IF;
+    RETURN rs_booking_transition(b, to_status, actor, why, data);
 END $$;
 
 -- ---------------------------------------------------------------------------
@@ -69,9 +80,15 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- The answer of every booking method is built by these two. They are
+-- PL/pgSQL so that their one query each is planned once per connection: as
+-- SQL functions (which PostgreSQL cannot inline, having subqueries) they
+-- were parsed and planned again in every transaction, and were the largest
+-- single cost of a hold and of a confirmation.
 CREATE FUNCTION rs_booking_legs_json(bid bigint) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
                'leg', t.leg, 'transfer_id', t.id, 'kind', t.kind, 'status', t.status,
                'source', coalesce(d.source::text, CASE d.kind WHEN 'payable' THEN 'provider' END),
                'entitlement_id', d.entitlement_id, 'from_account_id', d.id, 'from_account', d.name,
@@ -83,12 +100,15 @@ LANGUAGE sql STABLE AS $$
       FROM ledger_transfer t
       JOIN account d ON d.id = t.debit_account_id
       JOIN account c ON c.id = t.credit_account_id
-     WHERE t.booking_id = bid
-$$;
+     WHERE t.booking_id = bid);
+END $$;
 
 CREATE FUNCTION rs_booking_json(b booking, detailed boolean DEFAULT true) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_strip_nulls(jsonb_build_object(
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    j jsonb;
+BEGIN
+    j := jsonb_build_object(
         'booking_id', b.id, 'status', b.status, 'break_kind', b.break_kind, 'subject', b.subject,
         'carer_id', b.carer_id, 'person_id', b.person_id,
         'person', (SELECT pe.name FROM person pe WHERE pe.id = b.person_id),
@@ -114,14 +134,18 @@ LANGUAGE sql STABLE AS $$
         'notes', b.notes, 'cancel_reason', b.cancel_reason,
         'liked', b.liked,
         'created_at', rs_ts_text(b.created_at), 'confirmed_at', rs_ts_text(b.confirmed_at),
-        'completed_at', rs_ts_text(b.completed_at), 'cancelled_at', rs_ts_text(b.cancelled_at),
-        'legs', CASE WHEN detailed THEN rs_booking_legs_json(b.id) END,
-        'events', CASE WHEN detailed THEN (SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
-                          'at', rs_ts_text(e.at), 'from', e.from_status, 'to', e.to_status,
-                          'by', (SELECT username FROM app_user WHERE id = e.actor_user_id),
-                          'reason', e.reason)) ORDER BY e.id)
-                     FROM booking_event e WHERE e.booking_id = b.id) END))
-$$;
+        'completed_at', rs_ts_text(b.completed_at), 'cancelled_at', rs_ts_text(b.cancelled_at));
+    IF detailed THEN
+        j := j || jsonb_build_object(
+            'legs', rs_booking_legs_json(b.id),
+            'events', (SELECT jsonb_agg(jsonb_build_object(
+                                  'at', rs_ts_text(e.at), 'from', e.from_status, 'to', e.to_status,
+                                  'by', (SELECT username FROM app_user WHERE id = e.actor_user_id),
+                                  'reason', e.reason) ORDER BY e.id)
+                         FROM booking_event e WHERE e.booking_id = b.id));
+    END IF;
+    RETURN jsonb_strip_nulls(j);
+END $$;
 
 -- ---------------------------------------------------------------------------
 -- booking.quote: the options for a request, best first, each with its
@@ -282,7 +306,8 @@ BEGIN
 END $$;
 
 -- ---------------------------------------------------------------------------
--- booking.hold: capacity and budget reserved in one transaction.
+-- booking.hold and booking.book: capacity and budget reserved (and, for
+-- booking.book, confirmed) in one transaction.
 
 CREATE FUNCTION rs_hold_ttl(ctx jsonb, p jsonb) RETURNS interval
 LANGUAGE plpgsql IMMUTABLE AS $$
@@ -299,7 +324,12 @@ BEGIN
     RETURN make_interval(secs => coalesce(v, dflt));
 END $$;
 
-CREATE FUNCTION rs_booking_insert(r booking_req, s supply, sh booking_shape, ttl interval, warnings jsonb)
+-- The booking row, held (with its expiry) or, for booking.book, confirmed.
+-- No subtransaction: the person's exclusion constraint can refuse it only
+-- for a break rs_rules_check already refused, under the family lock (a
+-- live one, or a lapsed hold not yet released).
+CREATE FUNCTION rs_booking_insert(r booking_req, s supply, sh booking_shape, v_status booking_status,
+                                  ttl interval, warnings jsonb)
 RETURNS booking LANGUAGE plpgsql AS $$
 DECLARE
     b booking;
@@ -307,25 +337,32 @@ BEGIN
     INSERT INTO booking (authority_id, carer_id, person_id, subject, break_kind, status, supply_id,
                          provider_id, kind, mode, nights, span, first_day, minutes, session_id, seats,
                          price_pence, price_unit, cost_pence, value_pence, donated, expires_at,
-                         override_reason, override_by, created_by, on_behalf, request, warnings, notes)
-    VALUES (r.authority_id, r.carer_id, r.person_id, r.subject, r.break_kind::break_kind, 'held', s.id,
+                         confirmed_at, override_reason, override_by, created_by, on_behalf, request,
+                         warnings, notes)
+    VALUES (r.authority_id, r.carer_id, r.person_id, r.subject, r.break_kind::break_kind, v_status, s.id,
             s.provider_id, s.kind, sh.mode, sh.nights, sh.span, sh.first_day, sh.minutes, sh.session_id,
             CASE WHEN sh.mode = 'session' THEN r.seats END,
-            sh.price_pence, sh.price_unit, sh.cost_pence, sh.value_pence, sh.donated, now() + ttl,
+            sh.price_pence, sh.price_unit, sh.cost_pence, sh.value_pence, sh.donated,
+            CASE WHEN v_status = 'held' THEN now() + ttl END,
+            CASE WHEN v_status = 'confirmed' THEN now() END,
             CASE WHEN s.kind = 'bed' THEN r.override_reason END,
             CASE WHEN s.kind = 'bed' AND r.override_reason IS NOT NULL THEN r.actor_id END,
             r.actor_id, r.actor_role <> 'carer', r.request, warnings, r.notes)
     RETURNING * INTO b;
     RETURN b;
-EXCEPTION WHEN exclusion_violation THEN
-    -- Only a hold that has lapsed but is not yet released can get here
-    -- (live ones were refused by rs_rules_check under the family lock).
-    PERFORM rs_refuse('conflict', 'the person already has a break at that time (an expired hold is being released: try again shortly)',
-                      r, jsonb_build_object('condition', 'person_busy'));
-    RETURN NULL;
 END $$;
 
-CREATE FUNCTION booking_hold(ctx jsonb, p jsonb) RETURNS jsonb
+-- What booking.hold and booking.book share, in the lock order of 004
+-- (family, supply, capacity, accounts): the request read and checked, the
+-- family locked, every rule of the supply and of the family applied, the
+-- capacity and the budget taken, and the booking, its legs and its events
+-- written. With confirm (booking.book) the booking is made confirmed in the
+-- same transaction: what booking.confirm would do to the hold just made,
+-- done as it is written (legs posted rather than pending then posted, no
+-- expiry), with both events, held then confirmed, as a hold and its
+-- confirmation leave them. The transition held -> confirmed is checked in
+-- booking_transition as booking.confirm checks it.
+CREATE FUNCTION rs_booking_make(ctx jsonb, p jsonb, confirm boolean) RETURNS booking
 LANGUAGE plpgsql AS $$
 DECLARE
     r booking_req;
@@ -342,9 +379,17 @@ BEGIN
     IF r.supply_id IS NULL THEN
         PERFORM rs_bad_param('supply_id', 'required: the option chosen from booking.quote');
     END IF;
+    IF confirm AND NOT EXISTS (SELECT 1 FROM booking_transition
+                                WHERE from_status = 'held' AND to_status = 'confirmed') THEN
+        PERFORM rs_raise('invalid_state', 'a held booking cannot become confirmed',
+                         jsonb_build_object('status', 'held', 'wanted', 'confirmed'));
+    END IF;
     PERFORM rs_lock_family(r.carer_id, r.person_id);
-    -- FOR SHARE: availability.withdraw takes this row FOR UPDATE (002).
-    SELECT * INTO s FROM supply WHERE id = r.supply_id FOR SHARE;
+    -- FOR KEY SHARE: availability.publish and withdraw and supply.update
+    -- take this row FOR UPDATE (002), which waits for it; bookings of one
+    -- supply do not wait on each other (the foreign key of the booking row
+    -- takes this same lock anyway).
+    SELECT * INTO s FROM supply WHERE id = r.supply_id FOR KEY SHARE;
     -- Another authority's supply is answered as missing: ids are not probed.
     IF NOT FOUND OR s.authority_id <> r.authority_id THEN
         PERFORM rs_refuse('not_found', 'no such supply', r, jsonb_build_object('supply_id', r.supply_id));
@@ -368,19 +413,47 @@ BEGIN
         PERFORM rs_refuse(rules->'refusal'->>'reason', rules->'refusal'->>'message', r,
                           (rules->'refusal') - 'reason' - 'message');
     END IF;
-    b := rs_booking_insert(r, s, sh, ttl, rules->'warnings');
-    PERFORM rs_take_capacity(b, r, s, sh);
+    b := rs_booking_insert(r, s, sh, CASE WHEN confirm THEN 'confirmed' ELSE 'held' END::booking_status,
+                           ttl, rules->'warnings');
+    b := rs_take_capacity(b, r, s, sh);
     plan := rs_plan_payment(r, s, sh, sh.cost_pence, sh.quantity, true);
     IF NOT (plan->>'ok')::boolean THEN
         PERFORM rs_refuse(plan->>'reason', plan->>'message', r,
                           jsonb_build_object('shortfall_pence', plan->'shortfall_pence',
                                              'cost_pence', sh.cost_pence, 'not_used', plan->'skipped'));
     END IF;
-    SELECT * INTO b FROM booking WHERE id = b.id;
-    PERFORM rs_write_legs(b, plan, 'pending', 'charge', b.expires_at, NULL);
+    PERFORM rs_write_legs(b, plan, CASE WHEN confirm THEN 'posted' ELSE 'pending' END::transfer_status,
+                          'charge', b.expires_at, NULL, 0);
     INSERT INTO booking_event (booking_id, actor_user_id, from_status, to_status, reason, data)
-    VALUES (b.id, r.actor_id, NULL, 'held', b.override_reason,
-            jsonb_strip_nulls(jsonb_build_object('on_behalf', b.on_behalf, 'override', b.override_reason)));
+    SELECT b.id, r.actor_id, e.from_status, e.to_status, e.reason, e.data
+      FROM (VALUES (1, NULL::booking_status, 'held'::booking_status, b.override_reason,
+                    jsonb_strip_nulls(jsonb_build_object('on_behalf', b.on_behalf, 'override', b.override_reason))),
+                   (2, 'held', 'confirmed', NULL, jsonb_build_object('on_behalf', b.on_behalf)))
+           AS e(n, from_status, to_status, reason, data)
+     WHERE e.n = 1 OR confirm
+     ORDER BY e.n;
+    RETURN b;
+END $$;
+
+-- booking.hold: the booking held, legs pending, until hold_ttl_s.
+CREATE FUNCTION booking_hold(ctx jsonb, p jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    b booking := rs_booking_make(ctx, p, false);
+BEGIN
+    -- A statement of its own: the answer reads what the call wrote.
+    RETURN rs_booking_json(b);
+END $$;
+
+-- booking.book: booking.hold and booking.confirm in one call and one
+-- transaction, with the same params, checks and locks as booking.hold, and
+-- the answer booking.confirm gives (built once).
+CREATE FUNCTION booking_book(ctx jsonb, p jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    b booking := rs_booking_make(ctx, p, true);
+BEGIN
+    -- A statement of its own: the answer reads what the call wrote.
     RETURN rs_booking_json(b);
 END $$;
 
@@ -417,8 +490,8 @@ BEGIN
         PERFORM rs_raise('invalid_state', format('a %s booking cannot be confirmed', b.status),
                          jsonb_build_object('booking_id', b.id, 'status', b.status, 'wanted', 'confirmed'));
     END IF;
-    b := rs_booking_move(b.id, 'confirmed', (ctx->>'user_id')::bigint, NULL,
-                         jsonb_build_object('on_behalf', ctx->>'role' <> 'carer'));
+    b := rs_booking_transition(b, 'confirmed', (ctx->>'user_id')::bigint, NULL,
+                               jsonb_build_object('on_behalf', ctx->>'role' <> 'carer'));
     RETURN rs_booking_json(b);
 END $$;
 
@@ -443,9 +516,9 @@ BEGIN
         PERFORM rs_p_required(p, 'reason');
     END IF;
     b := rs_booking_locked(ctx, p);
-    b := rs_booking_move(b.id, ('cancelled_by_' || v_by)::booking_status, (ctx->>'user_id')::bigint,
-                         coalesce(v_reason, 'cancelled by the carer'),
-                         jsonb_build_object('role', ctx->>'role'));
+    b := rs_booking_transition(b, ('cancelled_by_' || v_by)::booking_status, (ctx->>'user_id')::bigint,
+                               coalesce(v_reason, 'cancelled by the carer'),
+                               jsonb_build_object('role', ctx->>'role'));
     RETURN rs_booking_json(b);
 END $$;
 

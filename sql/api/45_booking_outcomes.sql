@@ -42,7 +42,7 @@ DECLARE
     r booking_req;
     plan jsonb;
 BEGIN
-    PERFORM rs_lock_accounts(rs_booking_accounts(b.id));
+    PERFORM rs_booking_lock_accounts(b.id);
     next_leg := (SELECT max(leg) FROM ledger_transfer WHERE booking_id = b.id);
     FOR t IN SELECT * FROM ledger_transfer
               WHERE booking_id = b.id AND status = 'posted' AND kind = 'charge' ORDER BY leg LOOP
