@@ -79,8 +79,8 @@ run() {
 per_call() { # METHOD N1,N2 [LINES]
 	local method=$1 n1=${2%,*} n2=${2#*,} a b
 	if [ -n "${3:-}" ]; then
-		head -n "$n1" "$3" > "$work/lines1"
-		tail -n "+$((n1 + 1))" "$3" | head -n "$n2" > "$work/lines2"
+		sed -n "1,${n1}p" "$3" > "$work/lines1"
+		sed -n "$((n1 + 1)),$((n1 + n2))p" "$3" > "$work/lines2"
 		a=$(run "$n1" "$method" "$work/lines1")
 		b=$(run "$n2" "$method" "$work/lines2")
 	else
